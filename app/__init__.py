@@ -1,0 +1,1 @@
+"""dryAPI gateway: OpenAI-compatible API over RunPod serverless workers."""

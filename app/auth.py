@@ -1,0 +1,123 @@
+"""Who is calling: bearer keys checked against Redis through a short in-process cache.
+
+While no key exists and the bind is loopback the gateway runs open (every caller is the
+local operator); the first key created ends open mode within ``OPEN_MODE_RECHECK_S``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from app.errors import AuthenticationFailed, PermissionDenied
+from app.keys import ApiKeyRecord, KeyStore
+
+OPEN_MODE_RECHECK_S = 1.0
+_NEGATIVE_CACHE_S = 2.0
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    key_id: str
+    tier: str = "default"
+    admin: bool = False
+    webhook_secret: str | None = None
+    open_mode: bool = False
+
+
+OPEN_PRINCIPAL = Principal(key_id="open", admin=True, open_mode=True)
+
+
+class Authenticator:
+    def __init__(
+        self,
+        store: KeyStore,
+        *,
+        admin_key: str | None,
+        allow_open: bool,
+        cache_s: float,
+        default_webhook_secret: str | None,
+    ) -> None:
+        self._store = store
+        self._admin_key = admin_key
+        self._allow_open = allow_open
+        self._cache_s = cache_s
+        self._default_secret = default_webhook_secret
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._open_until = 0.0
+        self._open = False
+
+    async def is_open(self) -> bool:
+        if not self._allow_open or self._admin_key:
+            return False
+        now = time.monotonic()
+        if now >= self._open_until:
+            self._open = await self._store.count() == 0
+            self._open_until = now + OPEN_MODE_RECHECK_S
+        return self._open
+
+    def _principal(self, record: ApiKeyRecord) -> Principal:
+        return Principal(
+            key_id=record.id,
+            tier=record.tier,
+            admin=record.admin,
+            webhook_secret=record.webhook_secret or self._default_secret,
+        )
+
+    async def authenticate(self, key: str | None) -> Principal:
+        if not key:
+            if await self.is_open():
+                return OPEN_PRINCIPAL
+            raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'")
+        if self._admin_key and hmac.compare_digest(key.encode(), self._admin_key.encode()):
+            return Principal(key_id="admin", admin=True, webhook_secret=self._default_secret)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            principal = cached[1]
+        else:
+            record = await self._store.lookup(key)
+            principal = self._principal(record) if record else None
+            ttl = self._cache_s if principal else _NEGATIVE_CACHE_S
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (now + ttl, principal)
+        if principal is not None:
+            return principal
+        if await self.is_open():
+            return OPEN_PRINCIPAL
+        raise AuthenticationFailed("Incorrect API key provided")
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" else header.strip()
+    if connection.scope["type"] == ScopeType.WEBSOCKET:
+        # Browsers cannot set headers on a WebSocket; the query value is never logged.
+        return connection.query_params.get("api_key")
+    return None
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        authenticator: Authenticator = connection.app.state.authenticator
+        principal = await authenticator.authenticate(bearer_token(connection))
+        return AuthenticationResult(user=principal, auth=None)
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    user: Principal = connection.scope["user"]
+    return user
+
+
+def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: Any) -> None:
+    """Litestar guard for operator-only routes."""
+    if not principal_of(connection).admin:
+        raise PermissionDenied("This route requires an admin key")

@@ -1,0 +1,228 @@
+"""The ``dryapi-gateway`` command: serve, emulator, routing check, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from app.routing.loader import LoadedRouting, RoutingError, load_routing
+from app.settings import SettingsError, is_loopback_host, load_settings
+from app.store import is_memory_url
+
+
+def _fail(message: str) -> int:
+    print(f"dryapi-gateway: {message}", file=sys.stderr)
+    return 1
+
+
+def _load(path: str) -> LoadedRouting | None:
+    try:
+        return load_routing(path)
+    except RoutingError as exc:
+        print(f"{exc.source}: invalid routing ({len(exc.problems)} problem(s)):", file=sys.stderr)
+        for where, message in exc.problems:
+            print(f"  {where or '<root>'}: {message}", file=sys.stderr)
+        return None
+
+
+# serve ---------------------------------------------------------------------------------------
+
+
+def _start_local_emulator(routing: LoadedRouting, gateway_port: int) -> str:
+    """Run routing.yaml's local endpoints in an emulator thread; return its /v2 base URL."""
+    from app.emulator import EmulatorEndpoint, create_emulator_app
+    from app.serving import ServerThread
+
+    endpoints = {
+        name: EmulatorEndpoint(handler=spec.handler, concurrency=spec.concurrency, env=dict(spec.env))
+        for name, spec in routing.config.local.endpoints.items()
+    }
+    # Handlers fetch staged uploads from the gateway itself, which is on loopback here.
+    allow = os.environ.get("MEDIA_FETCH_ALLOWLIST", "")
+    os.environ["MEDIA_FETCH_ALLOWLIST"] = ",".join(filter(None, [allow, f"127.0.0.1:{gateway_port}", "127.0.0.1"]))
+    server = ServerThread(create_emulator_app(endpoints, preload=True)).start()
+    return f"{server.url}/v2"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    os.environ["DRYAPI_HOST"] = args.host
+    os.environ["DRYAPI_PORT"] = str(args.port)
+    if args.routing:
+        os.environ["DRYAPI_ROUTING"] = args.routing
+    routing = _load(os.environ.get("DRYAPI_ROUTING", "./routing.yaml"))
+    if routing is None:
+        return 1
+    redis_url = os.environ.get("REDIS_URL", "memory://") or "memory://"
+    if is_memory_url(redis_url) and args.workers > 1:
+        return _fail("REDIS_URL=memory:// keeps state in one process; use a Redis server with --workers > 1")
+    if not os.environ.get("DRYAPI_SIGNING_SECRET") and is_loopback_host(args.host):
+        # Every worker process must sign and verify with the same secret.
+        os.environ["DRYAPI_SIGNING_SECRET"] = secrets.token_hex(32)
+    try:
+        load_settings(host=args.host)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    if args.local:
+        os.environ["DRYAPI_LOCAL_UPSTREAM"] = _start_local_emulator(routing, args.port)
+        print(f"dryapi-gateway: local mode, emulator at {os.environ['DRYAPI_LOCAL_UPSTREAM']}", file=sys.stderr)
+    print(f"dryapi-gateway: serving on http://{args.host}:{args.port}/v1", file=sys.stderr)
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,  # the app logs requests itself; server logs would show query strings
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=int(os.environ.get("DRYAPI_DRAIN_S", "30")),
+    )
+    return 0
+
+
+# emulator ------------------------------------------------------------------------------------
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.emulator import EmulatorEndpoint, create_emulator_app
+
+    endpoints: dict[str, Any] = {}
+    for spec in args.endpoint:
+        endpoint_id, sep, target = spec.partition("=")
+        if not sep or ":" not in target:
+            return _fail(f"--endpoint must look like ID=module:function, got {spec!r}")
+        endpoints[endpoint_id] = EmulatorEndpoint(handler=target, concurrency=args.concurrency)
+    app = create_emulator_app(endpoints, api_key=os.environ.get("RUNPOD_API_KEY") or None, preload=True)
+    print(f"dryapi-gateway emulator: http://{args.host}:{args.port}/v2/{{endpoint_id}}", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="warning")
+    return 0
+
+
+# routing check -------------------------------------------------------------------------------
+
+
+def cmd_routing_check(args: argparse.Namespace) -> int:
+    path = args.file or os.environ.get("DRYAPI_ROUTING", "./routing.yaml")
+    routing = _load(path)
+    if routing is None:
+        return 1
+    config = routing.config
+    print(f"{path}: valid (sha256 {routing.sha256[:12]})")
+    for surface, surface_cfg in config.surfaces.items():
+        names = ", ".join(surface_cfg.models) or "no models"
+        print(f"  {surface}: mode={surface_cfg.mode} default={surface_cfg.default_model} models: {names}")
+    print(f"  local endpoints: {', '.join(config.local.endpoints) or 'none'}")
+    return 0
+
+
+# keys ----------------------------------------------------------------------------------------
+
+
+async def _with_store(action: Any) -> Any:
+    from app.keys import KeyStore
+    from app.store import Keys, create_redis
+
+    settings = load_settings()
+    if is_memory_url(settings.redis_url):
+        raise SettingsError("keys live in Redis: set REDIS_URL to the gateway's Redis server")
+    redis = create_redis(settings.redis_url)
+    try:
+        return await action(KeyStore(redis, Keys(settings.redis_prefix)))
+    finally:
+        await redis.aclose()
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    try:
+        if args.keys_command == "create":
+            issued = asyncio.run(_with_store(lambda s: s.create(args.name, tier=args.tier, admin=args.admin)))
+            if args.json:
+                print(msgspec.json.encode(issued).decode())
+            else:
+                print(f"id:             {issued.id}")
+                print(f"key:            {issued.key}")
+                print(f"webhook_secret: {issued.webhook_secret}")
+                print("Store the key and webhook secret now: they are not shown again.")
+            return 0
+        if args.keys_command == "list":
+            records = asyncio.run(_with_store(lambda s: s.list()))
+            rows = [
+                {"id": r.id, "name": r.name, "tier": r.tier, "admin": r.admin, "created": r.created} for r in records
+            ]
+            if args.json:
+                print(msgspec.json.encode(rows).decode())
+            else:
+                for row in rows:
+                    print(f"{row['id']}  {row['name']}  tier={row['tier']}  admin={row['admin']}")
+            return 0
+        revoked = asyncio.run(_with_store(lambda s: s.revoke(args.id)))
+        if not revoked:
+            return _fail(f"no key with id {args.id}")
+        print(f"revoked {args.id}")
+        return 0
+    except SettingsError as exc:
+        return _fail(str(exc))
+
+
+# parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dryapi-gateway", description="OpenAI-compatible gateway to RunPod")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--routing", help="routing file (default $DRYAPI_ROUTING or ./routing.yaml)")
+    serve.add_argument("--local", action="store_true", help="run routing.yaml's local handlers in-process")
+    serve.set_defaults(func=cmd_serve)
+
+    emulator = commands.add_parser("emulator", help="run a RunPod-compatible serverless emulator")
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--port", type=int, default=8001)
+    emulator.add_argument("--endpoint", action="append", required=True, metavar="ID=module:function")
+    emulator.add_argument("--concurrency", type=int, default=1, help="jobs each endpoint runs at once")
+    emulator.set_defaults(func=cmd_emulator)
+
+    routing = commands.add_parser("routing", help="routing.yaml tools")
+    routing_commands = routing.add_subparsers(dest="routing_command", required=True)
+    check = routing_commands.add_parser("check", help="validate a routing file")
+    check.add_argument("file", nargs="?")
+    check.set_defaults(func=cmd_routing_check)
+
+    keys = commands.add_parser("keys", help="manage API keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_commands.add_parser("create", help="issue a key (shown once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--tier", default="default")
+    create.add_argument("--admin", action="store_true")
+    create.add_argument("--json", action="store_true")
+    listing = keys_commands.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--json", action="store_true")
+    revoke = keys_commands.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("id")
+    for sub in (create, listing, revoke):
+        sub.set_defaults(func=cmd_keys)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

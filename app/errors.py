@@ -1,0 +1,221 @@
+"""Every failure under /v1 leaves as OpenAI's error body, from this one place.
+
+``GatewayError`` subclasses carry status, type, code and param; the exception handlers
+below also turn Litestar's own errors (router 404/405, 413, validation) into the same shape.
+Failures that a retry would only repeat carry ``x-should-retry: false`` so the openai SDK
+never starts the same GPU job three times.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.exceptions import (
+    NotAuthorizedException as LitestarNotAuthorized,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = structlog.get_logger("dryapi.errors")
+
+
+class ErrorDetail(msgspec.Struct):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(msgspec.Struct):
+    error: ErrorDetail
+
+
+class GatewayError(Exception):
+    status_code: int = 500
+    error_type: str = "server_error"
+    default_code: str | None = None
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code or self.default_code
+        self.headers = dict(headers or {})
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(ErrorDetail(self.message, self.error_type, self.param, self.code))
+
+    def response_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if not self.retryable:
+            headers.setdefault("x-should-retry", "false")
+        return headers
+
+
+class InvalidRequest(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    default_code = "invalid_value"
+
+
+class AuthenticationFailed(GatewayError):
+    status_code = 401
+    error_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    status_code = 403
+    error_type = "permission_error"
+    default_code = "permission_denied"
+
+
+class NotFound(GatewayError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    default_code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    default_code = "model_not_found"
+
+
+class PayloadTooLarge(GatewayError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    default_code = "payload_too_large"
+
+
+class RateLimited(GatewayError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.headers["Retry-After"] = str(max(1, retry_after_s))
+
+
+class Unavailable(GatewayError):
+    """503: the gateway cannot serve this now; ``Retry-After`` always set."""
+
+    status_code = 503
+    error_type = "server_error"
+    default_code = "service_unavailable"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after_s: int = 5, retryable: bool = True, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retryable = retryable
+        self.headers["Retry-After"] = str(max(1, retry_after_s))
+
+
+class MissingEndpoint(Unavailable):
+    default_code = "missing_endpoint_id"
+
+    def __init__(self, surface: str) -> None:
+        super().__init__(f"No RunPod endpoint configured for surface {surface}", retryable=False)
+
+
+class UpstreamError(GatewayError):
+    """502: the worker or RunPod failed; the message is the upstream's."""
+
+    status_code = 502
+    error_type = "server_error"
+    default_code = "upstream_error"
+
+
+class UpstreamTimeout(GatewayError):
+    status_code = 504
+    error_type = "server_error"
+    default_code = "upstream_timeout"
+    retryable = False
+
+
+def error_response(status: int, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers or {},
+    )
+
+
+def gateway_error_response(exc: GatewayError) -> Response[bytes]:
+    return error_response(exc.status_code, exc.body(), exc.response_headers())
+
+
+_KEY_PATH = re.compile(r"^(?:data\.)?(?P<field>.+)$")
+
+
+def _validation_param(exc: ValidationException) -> tuple[str | None, str]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            key = item.get("key")
+            message = str(item.get("message", exc.detail))
+            param = _KEY_PATH.sub(r"\g<field>", str(key)) if key else None
+            return param, message
+    return None, str(exc.detail)
+
+
+def handle_gateway_error(_: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
+    return gateway_error_response(exc)
+
+
+def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        param, message = _validation_param(exc)
+        return gateway_error_response(InvalidRequest(f"{message} ({param})" if param else message, param=param))
+    if status == 413:
+        return gateway_error_response(PayloadTooLarge("Request body too large"))
+    if isinstance(exc, NotFoundException) or status == 404:
+        return gateway_error_response(NotFound(str(exc.detail) or "Not found", code="not_found"))
+    if status == 405:
+        err = GatewayError(str(exc.detail) or "Method not allowed")
+        err.status_code, err.error_type, err.code = 405, "invalid_request_error", "method_not_allowed"
+        return gateway_error_response(err)
+    if isinstance(exc, LitestarNotAuthorized) or status == 401:
+        return gateway_error_response(AuthenticationFailed(str(exc.detail)))
+    if isinstance(exc, PermissionDeniedException) or status == 403:
+        return gateway_error_response(PermissionDenied(str(exc.detail)))
+    if status == 400:
+        return gateway_error_response(InvalidRequest(str(exc.detail) or "Bad request"))
+    err = GatewayError(str(exc.detail))
+    err.status_code = status
+    err.error_type = "invalid_request_error" if status < 500 else "server_error"
+    return gateway_error_response(err)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    # Only the type reaches the log: messages may carry client payloads.
+    log.error("unhandled_error", error_type=type(exc).__name__, path=request.scope.get("path"))
+    err = GatewayError("Internal server error", code="internal_error")
+    err.status_code = HTTP_500_INTERNAL_SERVER_ERROR
+    return gateway_error_response(err)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    GatewayError: handle_gateway_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,119 @@
+"""A finished job's raw handler output, in the OpenAI shape of its surface.
+
+Async jobs keep what the client would have received synchronously: a ``chat.completion``
+(assembled from SSE chunks for streamed jobs), an embeddings list, an images response with
+signed URLs, or a transcript in the requested ``response_format``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from app.errors import UpstreamError
+from app.jobs.records import JobRecord
+from app.services import Services
+from app.surfaces import images as images_surface
+from app.surfaces.embeddings import encode_base64
+from app.surfaces.transcript_formats import render
+from app.upstream.sse import SSEParser
+
+
+def _unwrap(output: Any) -> Any:
+    return output[0] if isinstance(output, list) and len(output) == 1 and isinstance(output[0], dict) else output
+
+
+def assemble_chat(chunks: list[Any], public_model: str) -> dict[str, Any]:
+    """Fold streamed ``chat.completion.chunk`` events into one ``chat.completion``."""
+    parser = SSEParser()
+    events: list[dict[str, Any]] = []
+    for piece in chunks:
+        if isinstance(piece, dict):
+            events.append(piece)
+            continue
+        for data in parser.feed(str(piece)):
+            if data.strip() != "[DONE]":
+                try:
+                    events.append(msgspec.json.decode(data))
+                except msgspec.DecodeError:
+                    continue
+    choices: dict[int, dict[str, Any]] = {}
+    usage: Any = None
+    first: dict[str, Any] = events[0] if events else {}
+    for event in events:
+        if event.get("usage"):
+            usage = event["usage"]
+        for choice in event.get("choices") or []:
+            index = int(choice.get("index", 0))
+            slot = choices.setdefault(
+                index, {"index": index, "message": {"role": "assistant", "content": ""}, "finish_reason": None}
+            )
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                slot["message"]["content"] += delta["content"]
+            if choice.get("finish_reason"):
+                slot["finish_reason"] = choice["finish_reason"]
+    return {
+        "id": first.get("id", "chatcmpl-job"),
+        "object": "chat.completion",
+        "created": first.get("created", int(time.time())),
+        "model": public_model,
+        "choices": [choices[i] for i in sorted(choices)],
+        "usage": usage,
+    }
+
+
+def _chat(output: Any, record: JobRecord) -> Any:
+    if isinstance(output, list) and output and not isinstance(output[0], dict):
+        return assemble_chat(output, record.model)
+    if isinstance(output, list) and output and output[0].get("object") == "chat.completion.chunk":
+        return assemble_chat(output, record.model)
+    body = _unwrap(output)
+    if isinstance(body, dict):
+        body["model"] = record.model
+    return body
+
+
+def _embeddings(output: Any, record: JobRecord) -> Any:
+    body = _unwrap(output)
+    if not isinstance(body, dict):
+        raise UpstreamError("The worker's embeddings output is not an object", code="upstream_bad_response")
+    body["model"] = record.model
+    if record.options.get("encoding_format") == "base64":
+        for item in body.get("data") or []:
+            if isinstance(item.get("embedding"), list):
+                item["embedding"] = encode_base64(item["embedding"])
+    return body
+
+
+async def public_output(services: Services, record: JobRecord, output: Any) -> Any:
+    """The client-facing output of a COMPLETED job."""
+    if record.surface == "chat":
+        return _chat(output, record)
+    if record.surface == "embeddings":
+        return _embeddings(output, record)
+    if record.surface == "images":
+        return await images_surface.to_openai(services, output, str(record.options.get("response_format", "url")))
+    content, _ = render(
+        output, str(record.options.get("response_format", "json")), words=bool(record.options.get("words"))
+    )
+    return content
+
+
+def text_of(surface: str, output: Any) -> str:
+    """The plain text of an output, for ``download?format=txt``."""
+    if surface == "chat" and isinstance(output, dict):
+        return "\n".join(str((c.get("message") or {}).get("content") or "") for c in output.get("choices") or [])
+    if isinstance(output, str):
+        return output
+    if isinstance(output, dict) and isinstance(output.get("text"), str):
+        return str(output["text"])
+    return msgspec.json.encode(output).decode()
+
+
+def media_links(surface: str, output: Any) -> list[str]:
+    if surface != "images" or not isinstance(output, dict):
+        return []
+    return [str(item["url"]) for item in output.get("data") or [] if isinstance(item, dict) and item.get("url")]

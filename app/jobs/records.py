@@ -1,0 +1,69 @@
+"""Job records in Redis (``job:{id}``): who owns a job and where it runs.
+
+Written for every job started with /run or /runsync, so the jobs routes can check ownership
+and follow the job to a terminal state. Passthrough requests have no job and no record.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+
+from app.store import Keys
+
+TERMINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"})
+
+
+class JobRecord(msgspec.Struct, kw_only=True):
+    id: str
+    owner: str
+    surface: str
+    model: str
+    endpoint_id: str
+    endpoint_url: str
+    created: int
+    nonce: str
+    status: str = "IN_QUEUE"
+    webhook_url: str | None = None
+    # How the client asked to see the result (e.g. a transcript's response_format).
+    options: dict[str, Any] = {}
+    stream: bool = False
+
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(JobRecord).decode
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def new_record(**fields: Any) -> JobRecord:
+    fields.setdefault("created", int(time.time()))
+    fields.setdefault("nonce", new_nonce())
+    return JobRecord(**fields)
+
+
+class JobStore:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, retention_s: int) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._retention_s = retention_s
+
+    async def save(self, record: JobRecord, *, ttl_s: int) -> None:
+        await self._redis.set(self._keys.job(record.id), _encode(record), ex=ttl_s + self._retention_s)
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        raw = await self._redis.get(self._keys.job(job_id))
+        return _decode(raw) if raw else None
+
+    async def set_status(self, job_id: str, status: str) -> None:
+        record = await self.get(job_id)
+        if record is None or record.status == status:
+            return
+        record.status = status
+        await self._redis.set(self._keys.job(job_id), _encode(record), keepttl=True)

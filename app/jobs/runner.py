@@ -1,0 +1,201 @@
+"""Running a request as a RunPod job: sync (runsync, then polling) or async (enqueue, 202)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+
+from app.auth import Principal
+from app.disconnect import unless_disconnected
+from app.errors import UpstreamError, UpstreamTimeout
+from app.jobs.idempotency import Idempotency
+from app.jobs.records import TERMINAL_STATUSES, JobRecord, new_record
+from app.routing.resolver import Route
+from app.services import Services
+from app.upstream.worker_errors import output_error, worker_error
+
+ENQUEUE_OBJECTS = {
+    "chat": "chat.completion.enqueue",
+    "images": "image.generation.enqueue",
+    "transcribe": "audio.transcription.enqueue",
+    "embeddings": "embedding.enqueue",
+}
+# RunPod holds a runsync request at most this long; then we poll /status.
+_RUNSYNC_WAIT_CAP_S = 90.0
+_POLL_START_S = 0.25
+_POLL_MAX_S = 2.0
+
+
+class RunPodJob(msgspec.Struct):
+    id: str
+    status: str
+
+
+class EnqueueBody(msgspec.Struct):
+    id: str
+    object: str
+    created: int
+    status: str
+    surface: str
+    model: str
+    endpoint_id: str
+    runpod: RunPodJob
+
+
+def terminal_output(result: dict[str, Any], job_id: str) -> Any:
+    """The output of a terminal status body, or the client-facing error it stands for."""
+    status = result.get("status")
+    if status == "COMPLETED":
+        if "output" not in result or result["output"] is None:
+            raise UpstreamError(
+                f"Job {job_id} completed without output (the result may exceed RunPod's payload limit)",
+                code="empty_output",
+            )
+        error = output_error(result["output"])
+        if error is not None:
+            raise error
+        return result["output"]
+    if status == "FAILED":
+        raise worker_error(result.get("error"))
+    if status == "TIMED_OUT":
+        raise UpstreamTimeout(f"Job {job_id} exceeded its execution timeout", code="worker_timeout")
+    raise UpstreamError(f"Job {job_id} was cancelled", code="job_cancelled")
+
+
+async def run_sync(
+    services: Services,
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    route: Route,
+    job_input: dict[str, Any],
+    options: dict[str, Any] | None = None,
+) -> Any:
+    """Start with /runsync, poll until terminal or ``sync_timeout_s``; 504 names the job id."""
+    client = services.client
+    started = time.monotonic()
+
+    def remember(result: dict[str, Any]) -> JobRecord:
+        return new_record(
+            id=str(result["id"]),
+            owner=principal.key_id,
+            surface=route.surface,
+            model=route.public_model,
+            endpoint_id=route.endpoint_id,
+            endpoint_url=route.endpoint_url,
+            status=str(result.get("status", "IN_QUEUE")),
+            options=options or {},
+        )
+
+    async def cancel(job_id: str) -> None:
+        await client.cancel(route.endpoint_url, route.api_key, job_id)
+        await services.jobs.set_status(job_id, "CANCELLED")
+
+    # RunPod names the job only when /runsync returns, so a client that leaves earlier has its
+    # job cancelled as soon as that answer arrives (the request itself runs on, shielded).
+    runsync = asyncio.ensure_future(
+        client.runsync(route, job_input, wait_s=min(route.sync_timeout_s, _RUNSYNC_WAIT_CAP_S))
+    )
+
+    async def cancel_when_named() -> None:
+        result = await runsync
+        record = remember(result)
+        await services.jobs.save(record, ttl_s=route.policy.ttl_s)
+        if record.status not in TERMINAL_STATUSES:
+            await cancel(record.id)
+
+    result = await unless_disconnected(request, asyncio.shield(runsync), cancel_when_named)
+    record = remember(result)
+    job_id = record.id
+    await services.jobs.save(record, ttl_s=route.policy.ttl_s)
+
+    async def poll() -> dict[str, Any]:
+        current, delay = result, _POLL_START_S
+        while current.get("status") not in TERMINAL_STATUSES:
+            remaining = route.sync_timeout_s - (time.monotonic() - started)
+            if remaining <= 0:
+                raise UpstreamTimeout(
+                    f"Job {job_id} did not finish within {route.sync_timeout_s:g}s; "
+                    f"follow it at /v1/jobs/{route.surface}/{job_id}",
+                    code="job_timeout",
+                    headers={"x-dryapi-job-id": job_id},
+                )
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 1.5, _POLL_MAX_S)
+            current = await client.status(route.endpoint_url, route.api_key, job_id)
+        return current
+
+    final = await unless_disconnected(request, poll(), lambda: cancel(job_id))
+    if final.get("status") != record.status:
+        await services.jobs.set_status(job_id, str(final["status"]))
+    return terminal_output(final, job_id)
+
+
+async def enqueue(
+    services: Services,
+    request: Request[Any, Any, Any],
+    principal: Principal,
+    route: Route,
+    job_input: dict[str, Any],
+    *,
+    webhook_url: str | None,
+    digest: str,
+    stream: bool = False,
+    options: dict[str, Any] | None = None,
+) -> Response[bytes]:
+    """Start the job with /run and answer 202 with the seed's enqueue body.
+
+    ``digest`` fingerprints the client's request for ``Idempotency-Key`` checks.
+    """
+    idempotency = Idempotency.from_request(services, request, principal, digest)
+    if idempotency is not None:
+        replay = await idempotency.claim()
+        if replay is not None:
+            return _accepted(replay, route.surface, replayed=True)
+    try:
+        record = new_record(
+            id="",
+            owner=principal.key_id,
+            surface=route.surface,
+            model=route.public_model,
+            endpoint_id=route.endpoint_id,
+            endpoint_url=route.endpoint_url,
+            webhook_url=webhook_url,
+            options=options or {},
+            stream=stream,
+        )
+        callback = services.callback_url(record.nonce)
+        result = await services.client.run(route, job_input, webhook=callback)
+        record.id = str(result["id"])
+        record.status = str(result.get("status", "IN_QUEUE"))
+        await services.jobs.save(record, ttl_s=route.policy.ttl_s)
+    except BaseException:
+        if idempotency is not None:
+            await idempotency.release()
+        raise
+    body = msgspec.json.encode(
+        EnqueueBody(
+            id=record.id,
+            object=ENQUEUE_OBJECTS[route.surface],
+            created=record.created,
+            status="queued",
+            surface=route.surface,
+            model=route.public_model,
+            endpoint_id=route.endpoint_id,
+            runpod=RunPodJob(record.id, record.status),
+        )
+    )
+    if idempotency is not None:
+        await idempotency.store(body)
+    return _accepted(body, route.surface, replayed=False)
+
+
+def _accepted(body: bytes, surface: str, *, replayed: bool) -> Response[bytes]:
+    job_id = msgspec.json.decode(body)["id"]
+    headers = {"location": f"/v1/jobs/{surface}/{job_id}"}
+    if replayed:
+        headers["idempotent-replayed"] = "true"
+    return Response(content=body, status_code=202, media_type="application/json", headers=headers)

@@ -1,0 +1,101 @@
+"""API keys: issued once, stored only as a SHA-256 digest in Redis."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+
+import msgspec
+import redis.asyncio as aioredis
+
+from app.store import Keys
+
+KEY_PREFIX = "dry-"
+
+
+class ApiKeyRecord(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    tier: str = "default"
+    admin: bool = False
+    created: int = 0
+    # Needed in clear to sign this tenant's webhooks; it never leaves in a response after creation.
+    webhook_secret: str = ""
+
+
+class IssuedKey(msgspec.Struct, frozen=True):
+    id: str
+    key: str
+    name: str
+    tier: str
+    admin: bool
+    webhook_secret: str
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+_encode = msgspec.json.Encoder().encode
+_decode_record = msgspec.json.Decoder(ApiKeyRecord).decode
+
+
+class KeyStore:
+    def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def create(self, name: str, *, tier: str = "default", admin: bool = False) -> IssuedKey:
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        record = ApiKeyRecord(
+            id="key_" + secrets.token_hex(8),
+            name=name,
+            tier=tier,
+            admin=admin,
+            created=int(time.time()),
+            webhook_secret="whsec_" + secrets.token_urlsafe(32),
+        )
+        hashed = digest(key)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._keys.api_key(hashed), _encode(record))
+            pipe.hset(self._keys.api_key_index, record.id, hashed)
+            await pipe.execute()
+        return IssuedKey(record.id, key, name, tier, admin, record.webhook_secret)
+
+    async def lookup(self, key: str) -> ApiKeyRecord | None:
+        raw = await self._redis.get(self._keys.api_key(digest(key)))
+        return _decode_record(raw) if raw else None
+
+    async def count(self) -> int:
+        return int(await self._redis.hlen(self._keys.api_key_index))
+
+    async def list(self) -> list[ApiKeyRecord]:
+        index = await self._redis.hgetall(self._keys.api_key_index)
+        records: list[ApiKeyRecord] = []
+        for hashed in index.values():
+            raw = await self._redis.get(self._keys.api_key(_text(hashed)))
+            if raw:
+                records.append(_decode_record(raw))
+        return sorted(records, key=lambda r: r.created)
+
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        hashed = await self._redis.hget(self._keys.api_key_index, key_id)
+        if not hashed:
+            return None
+        raw = await self._redis.get(self._keys.api_key(_text(hashed)))
+        return _decode_record(raw) if raw else None
+
+    async def revoke(self, key_id: str) -> bool:
+        hashed = await self._redis.hget(self._keys.api_key_index, key_id)
+        if not hashed:
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._keys.api_key(_text(hashed)))
+            pipe.hdel(self._keys.api_key_index, key_id)
+            await pipe.execute()
+        return True

@@ -1,0 +1,134 @@
+"""The app factory: ``create_app(settings)`` wires routes, auth, errors and shared services.
+
+``app`` (module attribute) builds the app from the environment on first access, so
+``uvicorn app.main:app`` works while importing this module has no side effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+
+from app.auth import Authenticator, AuthMiddleware
+from app.errors import EXCEPTION_HANDLERS
+from app.files import FileStore, download_file
+from app.health import healthz, readyz
+from app.jobs.records import JobStore
+from app.keys import KeyStore
+from app.routing.loader import LoadedRouting, load_routing
+from app.services import RoutingHolder, Services
+from app.settings import Settings, SettingsError, load_settings
+from app.signing import Signer
+from app.store import Keys, create_redis
+from app.surfaces.chat import chat_completions
+from app.surfaces.embeddings import create_embeddings
+from app.surfaces.images import generate_images
+from app.surfaces.models import list_models, retrieve_model
+from app.surfaces.transcribe import create_transcription
+from app.upstream.client import RunPodClient
+
+log = structlog.get_logger("dryapi")
+
+# Paths reachable without an API key (signed URLs and callbacks carry their own proof).
+PUBLIC_PATHS = r"^/(healthz|readyz|metrics|schema|v1/files/|v1/webhooks/runpod/)"
+ROUTE_HANDLERS: list[Any] = [
+    chat_completions,
+    create_embeddings,
+    generate_images,
+    create_transcription,
+    list_models,
+    retrieve_model,
+    download_file,
+    healthz,
+    readyz,
+]
+
+
+def build_services(settings: Settings, routing: LoadedRouting) -> Services:
+    redis = create_redis(settings.redis_url)
+    keys = Keys(settings.redis_prefix)
+    signer = Signer(settings.signing_secret)
+    key_store = KeyStore(redis, keys)
+    return Services(
+        settings=settings,
+        routing=RoutingHolder(routing),
+        redis=redis,
+        keys=keys,
+        signer=signer,
+        client=RunPodClient(timeout_s=routing.config.upstream.request_timeout_s),
+        key_store=key_store,
+        authenticator=Authenticator(
+            key_store,
+            admin_key=settings.admin_key,
+            allow_open=settings.loopback,
+            cache_s=settings.key_cache_s,
+            default_webhook_secret=settings.webhook_secret,
+        ),
+        files=FileStore(redis, keys, signer, public_url=settings.public_url, ttl_s=settings.file_ttl_s),
+        jobs=JobStore(redis, keys, retention_s=settings.result_ttl_s),
+    )
+
+
+async def _check_exposure(services: Services) -> None:
+    """A gateway reachable from other hosts never runs without keys."""
+    settings = services.settings
+    if settings.loopback or settings.admin_key:
+        if await services.authenticator.is_open():
+            log.warning("open_mode", detail="no API keys exist; every local request is accepted")
+        return
+    if await services.key_store.count() == 0:
+        raise SettingsError(
+            f"Refusing to serve on {settings.host} with no API keys: "
+            "create one with `dryapi-gateway keys create` or set DRYAPI_ADMIN_KEY"
+        )
+
+
+def create_app(settings: Settings | None = None, routing: LoadedRouting | None = None) -> Litestar:
+    settings = settings or load_settings()
+    routing = routing or load_routing(settings.routing_path)
+    services = build_services(settings, routing)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await _check_exposure(services)
+        try:
+            yield
+        finally:
+            await services.client.aclose()
+            await services.redis.aclose()
+
+    app = Litestar(
+        route_handlers=ROUTE_HANDLERS,
+        middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        request_max_body_size=32 * 1024 * 1024,
+        openapi_config=OpenAPIConfig(
+            title="dryAPI gateway",
+            version="0.1.0",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
+        ),
+        logging_config=None,
+        debug=False,
+    )
+    app.state.services = services
+    app.state.authenticator = services.authenticator
+    app.state.signer = services.signer
+    app.state.files = services.files
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        built = create_app()
+        globals()["app"] = built
+        return built
+    raise AttributeError(name)

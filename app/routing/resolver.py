@@ -1,0 +1,80 @@
+"""Resolve a request's (surface, model) to the RunPod endpoint that serves it."""
+
+from __future__ import annotations
+
+import msgspec
+
+from app.errors import InvalidRequest, MissingEndpoint, ModelNotFound, Unavailable
+from app.routing.schema import ModelRoute, Policy, RoutingConfig, Surface, SurfaceConfig
+
+
+class Route(msgspec.Struct, frozen=True, kw_only=True):
+    surface: Surface
+    public_model: str
+    upstream_model: str
+    endpoint_id: str
+    base_url: str
+    api_key: str
+    mode: str
+    sync_timeout_s: float
+    policy: Policy
+    pass_through: tuple[str, ...] = ()
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"{self.base_url.rstrip('/')}/{self.endpoint_id}"
+
+
+def find_model(surface: SurfaceConfig, name: str) -> tuple[str, ModelRoute] | None:
+    """The canonical slug and route for a slug or alias."""
+    route = surface.models.get(name)
+    if route is not None:
+        return name, route
+    for slug, candidate in surface.models.items():
+        if name in candidate.aliases:
+            return slug, candidate
+    return None
+
+
+def resolve(
+    config: RoutingConfig, surface: Surface, model: str | None, *, local_upstream: str | None = None
+) -> Route:
+    """Pick the route; ``local_upstream`` (serve --local) sends each model to its local endpoint."""
+    surface_cfg = config.surfaces.get(surface)
+    if surface_cfg is None or not surface_cfg.models:
+        raise MissingEndpoint(surface)
+    name = model or surface_cfg.default_model
+    if not name:
+        raise InvalidRequest("you must provide a model parameter", param="model", code="missing_model")
+    found = find_model(surface_cfg, name)
+    if found is None:
+        raise ModelNotFound(f"The model '{name}' does not exist or is not served on {surface}", param="model")
+    slug, route = found
+    if local_upstream is not None:
+        if not route.local_endpoint:
+            raise MissingEndpoint(surface)
+        endpoint_id, base_url, api_key = route.local_endpoint, local_upstream, ""
+    else:
+        if not route.endpoint_id:
+            raise MissingEndpoint(surface)
+        endpoint_id = route.endpoint_id
+        base_url = route.base_url or config.upstream.base_url
+        api_key = config.upstream.api_key
+        if not api_key and route.base_url is None:
+            raise Unavailable(
+                "RunPod API key is not configured (set RUNPOD_API_KEY)",
+                code="missing_api_key",
+                retryable=False,
+            )
+    return Route(
+        surface=surface,
+        public_model=slug,
+        upstream_model=route.upstream_model or slug,
+        endpoint_id=endpoint_id,
+        base_url=base_url,
+        api_key=api_key,
+        mode=surface_cfg.mode,
+        sync_timeout_s=surface_cfg.sync_timeout_s,
+        policy=surface_cfg.policy,
+        pass_through=tuple(route.pass_through),
+    )

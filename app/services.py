@@ -1,0 +1,58 @@
+"""The long-lived parts one gateway process shares between requests (kept on ``app.state``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from app.auth import Authenticator
+from app.files import FileStore
+from app.jobs.records import JobStore
+from app.keys import KeyStore
+from app.routing.loader import LoadedRouting
+from app.routing.resolver import Route, resolve
+from app.routing.schema import RoutingConfig, Surface
+from app.settings import Settings
+from app.signing import Signer
+from app.store import Keys
+from app.upstream.client import RunPodClient
+
+
+class RoutingHolder:
+    """The active routing config; replaced whole so a request keeps the config it started with."""
+
+    def __init__(self, loaded: LoadedRouting) -> None:
+        self.loaded = loaded
+        self.loaded_at = time.time()
+
+    @property
+    def config(self) -> RoutingConfig:
+        return self.loaded.config
+
+    def swap(self, loaded: LoadedRouting) -> None:
+        self.loaded = loaded
+        self.loaded_at = time.time()
+
+
+@dataclass
+class Services:
+    settings: Settings
+    routing: RoutingHolder
+    redis: aioredis.Redis
+    keys: Keys
+    signer: Signer
+    client: RunPodClient
+    key_store: KeyStore
+    authenticator: Authenticator
+    files: FileStore
+    jobs: JobStore
+
+    def callback_url(self, nonce: str) -> str:
+        """Where RunPod reports a finished job; signed because RunPod does not sign webhooks."""
+        signature = self.signer.sign("runpod-callback", nonce)
+        return f"{self.settings.public_url}/v1/webhooks/runpod/{nonce}?sig={signature}"
+
+    def resolve(self, surface: Surface, model: str | None) -> Route:
+        return resolve(self.routing.config, surface, model, local_upstream=self.settings.local_upstream)

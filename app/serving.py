@@ -1,0 +1,46 @@
+"""Running an ASGI app with uvicorn in a background thread (local emulator, tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServerThread:
+    """A uvicorn server on its own event loop in a daemon thread."""
+
+    def __init__(self, app: Any, port: int | None = None, host: str = "127.0.0.1", **config: Any) -> None:
+        self.port = port or free_port(host)
+        self.url = f"http://{host}:{self.port}"
+        options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on"}
+        options.update(config)
+        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, **options))
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{self.port}")
+
+    def _run(self) -> None:
+        asyncio.run(self._server.serve())
+
+    def start(self, timeout: float = 30.0) -> ServerThread:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"server on port {self.port} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)

@@ -1,0 +1,97 @@
+"""Environment settings, read once into one immutable Struct."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+
+import msgspec
+
+
+class SettingsError(ValueError):
+    """The environment describes a gateway that must not start."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    redis_url: str = "memory://"
+    routing_path: str = "./routing.yaml"
+    admin_key: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    signing_secret: str = ""
+    signing_secret_is_random: bool = True
+    file_ttl_s: int = 3600
+    webhook_secret: str | None = None
+    # `serve --local`: every model goes to its `local_endpoint` on this emulator base URL.
+    local_upstream: str | None = None
+    host: str = "127.0.0.1"
+    key_cache_s: float = 30.0
+    # Uploads up to this size travel inline as base64; larger ones are staged and sent as URLs.
+    inline_audio_max_bytes: int = 7_000_000
+    max_audio_bytes: int = 80 * 1024 * 1024
+    redis_prefix: str = "dryapi:"
+    # Hosts exempt from the private-address checks on client URLs (comma-separated in env).
+    media_allowlist: frozenset[str] = frozenset()
+    webhook_allowlist: frozenset[str] = frozenset()
+    result_ttl_s: int = 3600
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback_host(self.host)
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must be >= 0")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = None) -> Settings:
+    """Build settings from the environment; ``host`` is the bind address (it decides secrets)."""
+    env = os.environ if env is None else env
+    bind = host or env.get("DRYAPI_HOST", "127.0.0.1")
+    secret = env.get("DRYAPI_SIGNING_SECRET", "")
+    if not secret and not is_loopback_host(bind):
+        raise SettingsError(
+            "DRYAPI_SIGNING_SECRET is required on a non-loopback bind "
+            "(every replica must share it to verify signed URLs and callbacks)"
+        )
+    port = env.get("DRYAPI_PORT", "8000")
+    return Settings(
+        redis_url=env.get("REDIS_URL", "memory://") or "memory://",
+        routing_path=env.get("DRYAPI_ROUTING", "./routing.yaml"),
+        admin_key=env.get("DRYAPI_ADMIN_KEY") or None,
+        public_url=(env.get("DRYAPI_PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+        signing_secret=secret or secrets.token_hex(32),
+        signing_secret_is_random=not secret,
+        file_ttl_s=_int(env, "DRYAPI_FILE_TTL_S", 3600),
+        webhook_secret=env.get("DRYAPI_WEBHOOK_SECRET") or None,
+        local_upstream=env.get("DRYAPI_LOCAL_UPSTREAM") or None,
+        host=bind,
+        key_cache_s=float(_int(env, "DRYAPI_KEY_CACHE_S", 30)),
+        redis_prefix=env.get("DRYAPI_REDIS_PREFIX", "dryapi:"),
+        media_allowlist=_hosts(env.get("DRYAPI_MEDIA_ALLOWLIST")),
+        webhook_allowlist=_hosts(env.get("DRYAPI_WEBHOOK_ALLOWLIST")),
+        result_ttl_s=_int(env, "DRYAPI_RESULT_TTL_S", 3600),
+    )
+
+
+def _hosts(raw: str | None) -> frozenset[str]:
+    return frozenset(h.strip().lower() for h in (raw or "").split(",") if h.strip())

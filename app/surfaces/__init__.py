@@ -1,0 +1,1 @@
+"""One module per OpenAI surface: request schema, handler input mapping, OpenAI response."""

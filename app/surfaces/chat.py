@@ -1,0 +1,108 @@
+"""POST /v1/chat/completions: passthrough (sync and SSE) or a RunPod job (async)."""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import AsyncExitStack
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.datastructures import State
+from litestar.response import Stream
+
+from app.auth import principal_of
+from app.disconnect import unless_disconnected
+from app.jobs.runner import enqueue
+from app.services import Services
+from app.surfaces._request import choose_mode, decode_object, validate
+from app.surfaces.chat_stream import relay_chat_stream
+from app.surfaces.webhook_field import checked_webhook_url
+from app.upstream.worker_errors import output_error
+
+OPENAI_ROUTE = "/v1/chat/completions"
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class ChatMessage(msgspec.Struct):
+    role: Role
+    content: str | list[Any] | None = None
+
+
+class StreamOptions(msgspec.Struct):
+    include_usage: bool | None = None
+
+
+class ChatRequest(msgspec.Struct):
+    """Validated view of the body; unknown fields stay in the dict that goes upstream."""
+
+    messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1)]
+    model: str | None = None
+    stream: bool | None = False
+    stream_options: StreamOptions | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    webhook_url: str | None = None
+
+
+_decode = msgspec.json.decode
+_encode = msgspec.json.Encoder().encode
+
+
+def public_completion(raw: bytes, public_model: str) -> bytes:
+    """The worker's chat.completion with our model slug; errors in the output raise."""
+    body: Any = _decode(raw)
+    error = output_error(body)
+    if error is not None:
+        raise error
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    if isinstance(body, dict):
+        body["model"] = public_model
+    return _encode(body)
+
+
+@post("/v1/chat/completions", summary="Create a chat completion", tags=["openai"], status_code=200)
+async def chat_completions(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    services: Services = state.services
+    principal = principal_of(request)
+    raw = await request.body()
+    body = decode_object(raw)
+    parsed = validate(body, ChatRequest)
+    route = services.resolve("chat", parsed.model)
+    webhook_url = await checked_webhook_url(services, parsed.webhook_url)
+    mode = choose_mode(request, route, stream=bool(parsed.stream), webhook_url=webhook_url)
+    body.pop("webhook_url", None)
+    body["model"] = route.upstream_model
+    if mode == "async":
+        job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
+        digest = hashlib.sha256(raw).hexdigest()
+        return await enqueue(
+            services,
+            request,
+            principal,
+            route,
+            job_input,
+            webhook_url=webhook_url,
+            digest=digest,
+            stream=bool(parsed.stream),
+        )
+    if mode == "stream":
+        stack = AsyncExitStack()
+        chunks = await stack.enter_async_context(
+            services.client.openai_stream(route, "chat/completions", body, route.sync_timeout_s)
+        )
+        return Stream(
+            relay_chat_stream(chunks, stack, route.public_model),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+    content = await unless_disconnected(
+        request, services.client.openai_json(route, "chat/completions", body, route.sync_timeout_s)
+    )
+    return Response(content=public_completion(content, route.public_model), media_type="application/json")

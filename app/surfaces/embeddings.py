@@ -1,0 +1,119 @@
+"""POST /v1/embeddings: passthrough to the worker, base64 encoded here.
+
+The worker is always asked for floats (stock workers may not speak base64); the gateway
+encodes little-endian float32 itself, which is what the openai SDK asks for by default.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import sys
+from array import array
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.datastructures import State
+
+from app.auth import principal_of
+from app.disconnect import unless_disconnected
+from app.errors import InvalidRequest, UpstreamError
+from app.jobs.runner import enqueue
+from app.services import Services
+from app.surfaces._request import choose_mode, decode_object, validate
+from app.surfaces.webhook_field import checked_webhook_url
+from app.upstream.worker_errors import output_error
+
+OPENAI_ROUTE = "/v1/embeddings"
+MAX_INPUTS = 2048
+
+
+class EmbeddingsRequest(msgspec.Struct):
+    # msgspec allows one array type per union, so list items are checked by hand below.
+    input: str | list[str | int | list[int]]
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    user: str | None = None
+    webhook_url: str | None = None
+
+
+def check_input(value: str | list[Any]) -> None:
+    if isinstance(value, str):
+        if not value:
+            raise InvalidRequest("input must not be empty", param="input")
+        return
+    if not value:
+        raise InvalidRequest("input must not be an empty list", param="input")
+    if len(value) > MAX_INPUTS:
+        raise InvalidRequest(f"input may hold at most {MAX_INPUTS} items", param="input")
+    kinds = {type(item) for item in value}
+    if len(kinds) > 1:
+        raise InvalidRequest("input must be all strings, all token ids, or all token arrays", param="input")
+    for index, item in enumerate(value):
+        if (isinstance(item, str | list)) and not item:
+            raise InvalidRequest(f"input[{index}] must not be empty", param=f"input.{index}")
+
+
+def encode_base64(vector: list[float]) -> str:
+    packed = array("f", vector)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
+
+
+_decode = msgspec.json.decode
+_encode = msgspec.json.Encoder().encode
+
+
+def public_embeddings(raw: bytes, public_model: str, *, as_base64: bool) -> bytes:
+    body: Any = _decode(raw)
+    error = output_error(body)
+    if error is not None:
+        raise error
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise UpstreamError("The worker's embeddings response has no data list", code="upstream_bad_response")
+    body["model"] = public_model
+    if as_base64:
+        for item in body["data"]:
+            if isinstance(item.get("embedding"), list):
+                item["embedding"] = encode_base64(item["embedding"])
+    return _encode(body)
+
+
+@post("/v1/embeddings", summary="Create embeddings", tags=["openai"], status_code=200)
+async def create_embeddings(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    services: Services = state.services
+    principal = principal_of(request)
+    raw = await request.body()
+    body = decode_object(raw)
+    parsed = validate(body, EmbeddingsRequest)
+    check_input(parsed.input)
+    route = services.resolve("embeddings", parsed.model)
+    webhook_url = await checked_webhook_url(services, parsed.webhook_url)
+    mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
+    body.pop("webhook_url", None)
+    body["model"] = route.upstream_model
+    body["encoding_format"] = "float"
+    as_base64 = parsed.encoding_format == "base64"
+    if mode == "async":
+        job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
+        return await enqueue(
+            services,
+            request,
+            principal,
+            route,
+            job_input,
+            webhook_url=webhook_url,
+            digest=hashlib.sha256(raw).hexdigest(),
+            options={"encoding_format": parsed.encoding_format or "float"},
+        )
+    content = await unless_disconnected(
+        request, services.client.openai_json(route, "embeddings", body, route.sync_timeout_s)
+    )
+    return Response(
+        content=public_embeddings(content, route.public_model, as_base64=as_base64), media_type="application/json"
+    )

@@ -1,0 +1,141 @@
+"""POST /v1/images/generations: a RunPod job (runsync + polling, or async)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import time
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.datastructures import State
+
+from app.auth import principal_of
+from app.errors import InvalidRequest, UpstreamError
+from app.files import decode_data_uri
+from app.jobs.runner import enqueue, run_sync
+from app.services import Services
+from app.surfaces._request import choose_mode, decode_object, validate
+from app.surfaces.handler_fields import IMAGES_FIELDS, handler_input
+from app.surfaces.webhook_field import checked_webhook_url
+
+_SIZE = re.compile(r"^(?P<w>\d{2,5})x(?P<h>\d{2,5})$")
+MAX_SIDE = 4096
+_MAX_FETCH_BYTES = 10 * 1024 * 1024
+
+
+class ImagesRequest(msgspec.Struct):
+    prompt: Annotated[str, msgspec.Meta(min_length=1)]
+    model: str | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=8)] | None = None
+    size: str | None = None
+    response_format: Literal["url", "b64_json"] | None = None
+    negative_prompt: str | None = None
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
+    steps: Annotated[int, msgspec.Meta(ge=1, le=200)] | None = None
+    guidance_scale: Annotated[float, msgspec.Meta(ge=0, le=50)] | None = None
+    webhook_url: str | None = None
+
+
+def parse_size(size: str | None) -> dict[str, int]:
+    if size is None or size == "auto":
+        return {}
+    match = _SIZE.match(size)
+    if not match:
+        raise InvalidRequest("size must look like WIDTHxHEIGHT, e.g. 1024x1024", param="size")
+    width, height = int(match.group("w")), int(match.group("h"))
+    if not (64 <= width <= MAX_SIDE and 64 <= height <= MAX_SIDE):
+        raise InvalidRequest(f"size sides must be between 64 and {MAX_SIDE}", param="size")
+    return {"width": width, "height": height}
+
+
+def build_input(body: dict[str, Any], parsed: ImagesRequest, services: Services, route: Any) -> dict[str, Any]:
+    job_input = handler_input(IMAGES_FIELDS, body, route)
+    job_input.update(parse_size(parsed.size))
+    return job_input
+
+
+def _image_items(output: Any) -> list[str]:
+    if isinstance(output, list) and len(output) == 1:
+        output = output[0]
+    images = output.get("images") if isinstance(output, dict) else None
+    if not isinstance(images, list) or not images:
+        raise UpstreamError("The worker returned no images", code="upstream_bad_response")
+    items: list[str] = []
+    for image in images:
+        if isinstance(image, dict):  # comfyui-style {"type", "data"}
+            image = image.get("data") or image.get("url")
+        if not isinstance(image, str) or not image:
+            raise UpstreamError("The worker returned an image in an unknown form", code="upstream_bad_response")
+        items.append(image)
+    return items
+
+
+async def to_openai(services: Services, output: Any, response_format: str) -> dict[str, Any]:
+    """OpenAI's images response from a handler's ``{"images": [...]}`` output."""
+    data: list[dict[str, str]] = []
+    for item in _image_items(output):
+        is_url = item.startswith(("http://", "https://"))
+        decoded = None if is_url else decode_data_uri(item) or ("image/png", _plain_base64(item))
+        if response_format == "url":
+            if is_url:
+                data.append({"url": item})
+                continue
+            if not services.files.enabled:
+                raise InvalidRequest(
+                    "response_format=url needs signed file URLs, which are off (DRYAPI_FILE_TTL_S=0); "
+                    "ask for b64_json",
+                    param="response_format",
+                )
+            assert decoded is not None
+            data.append({"url": await services.files.put(decoded[1], decoded[0])})
+        elif is_url:
+            data.append({"b64_json": base64.b64encode(await _fetch(services, item)).decode("ascii")})
+        else:
+            assert decoded is not None
+            data.append({"b64_json": base64.b64encode(decoded[1]).decode("ascii")})
+    return {"created": int(time.time()), "data": data}
+
+
+def _plain_base64(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise UpstreamError("The worker returned an image that is not base64", code="upstream_bad_response") from None
+
+
+async def _fetch(services: Services, url: str) -> bytes:
+    response = await services.client.request("GET", url, "")
+    if response.status_code != 200 or len(response.content) > _MAX_FETCH_BYTES:
+        raise UpstreamError("Could not fetch the image the worker produced", code="upstream_media")
+    return response.content
+
+
+@post("/v1/images/generations", summary="Generate images", tags=["openai"], status_code=200)
+async def generate_images(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    services: Services = state.services
+    principal = principal_of(request)
+    raw = await request.body()
+    body = decode_object(raw)
+    parsed = validate(body, ImagesRequest)
+    route = services.resolve("images", parsed.model)
+    job_input = build_input(body, parsed, services, route)
+    webhook_url = await checked_webhook_url(services, parsed.webhook_url)
+    response_format = parsed.response_format or "url"
+    mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
+    if mode == "async":
+        return await enqueue(
+            services,
+            request,
+            principal,
+            route,
+            job_input,
+            webhook_url=webhook_url,
+            digest=hashlib.sha256(raw).hexdigest(),
+            options={"response_format": response_format},
+        )
+    output = await run_sync(services, request, principal, route, job_input, {"response_format": response_format})
+    content = msgspec.json.encode(await to_openai(services, output, response_format))
+    return Response(content=content, media_type="application/json")

@@ -1,0 +1,142 @@
+"""POST /v1/audio/transcriptions: multipart upload (the SDK) or the seed's JSON ``audioUrl``.
+
+Audio small enough travels inline as ``audio_base64``; a larger upload is staged in Redis
+and handed to the worker as a signed gateway URL, because RunPod caps job payloads.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.datastructures import State, UploadFile
+
+from app.auth import principal_of
+from app.errors import InvalidRequest, PayloadTooLarge
+from app.jobs.runner import enqueue, run_sync
+from app.netguard import check_url
+from app.services import Services
+from app.surfaces._request import choose_mode, decode_object, validate
+from app.surfaces.handler_fields import TRANSCRIBE_FIELDS, handler_input
+from app.surfaces.transcript_formats import render
+from app.surfaces.webhook_field import checked_webhook_url
+
+MAX_UPLOAD_BYTES = 80 * 1024 * 1024
+_BODY_LIMIT = MAX_UPLOAD_BYTES + 1024 * 1024  # room for the multipart envelope and fields
+
+
+class TranscriptionRequest(msgspec.Struct):
+    model: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+    response_format: Literal["json", "text", "srt", "verbose_json", "vtt"] | None = None
+    temperature: float | None = None
+    timestamp_granularities: list[Literal["word", "segment"]] | None = None
+    webhook_url: str | None = None
+    audioUrl: str | None = None
+
+
+class _Audio(msgspec.Struct):
+    data: bytes | None = None
+    content_type: str = "application/octet-stream"
+    url: str | None = None
+
+
+async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], _Audio, str]:
+    form = await request.form()
+    body: dict[str, Any] = {}
+    audio: _Audio | None = None
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if key == "file":
+                data = await value.read()
+                audio = _Audio(data=data, content_type=value.content_type or "application/octet-stream")
+            continue
+        name = key.removesuffix("[]")
+        if name == "timestamp_granularities":
+            body.setdefault(name, []).append(value)
+        else:
+            body[name] = value
+    if audio is None or not audio.data:
+        raise InvalidRequest("file is required: upload the audio as multipart field 'file'", param="file")
+    if "temperature" in body:
+        try:
+            body["temperature"] = float(body["temperature"])
+        except ValueError:
+            raise InvalidRequest("temperature must be a number", param="temperature") from None
+    digest = hashlib.sha256(audio.data).hexdigest() + hashlib.sha256(msgspec.json.encode(body)).hexdigest()
+    return body, audio, digest
+
+
+async def _from_json(request: Request[Any, Any, Any], services: Services) -> tuple[dict[str, Any], _Audio, str]:
+    raw = await request.body()
+    body = decode_object(raw)
+    url = body.get("audioUrl") or body.get("audio_url")
+    if not isinstance(url, str) or not url:
+        raise InvalidRequest("audioUrl is required (or upload a file as multipart/form-data)", param="audioUrl")
+    await check_url(url, param="audioUrl", allowlist=services.settings.media_allowlist, require_https=False)
+    body.pop("audio_url", None)
+    return body, _Audio(url=url), hashlib.sha256(raw).hexdigest()
+
+
+def _check_size(services: Services, size: int) -> None:
+    limit = services.settings.max_audio_bytes
+    if size > limit:
+        raise PayloadTooLarge(f"Audio files may be at most {limit / (1024 * 1024):g} MB", param="file")
+
+
+async def _audio_field(services: Services, audio: _Audio) -> dict[str, str]:
+    if audio.url is not None:
+        return {"audio": audio.url}
+    assert audio.data is not None
+    _check_size(services, len(audio.data))
+    if len(audio.data) <= services.settings.inline_audio_max_bytes:
+        return {"audio_base64": base64.b64encode(audio.data).decode("ascii")}
+    if not services.files.enabled:
+        raise PayloadTooLarge(
+            "This upload is too large to send inline and file staging is off (DRYAPI_FILE_TTL_S=0)", param="file"
+        )
+    return {"audio": await services.files.put(audio.data, audio.content_type)}
+
+
+@post(
+    "/v1/audio/transcriptions",
+    summary="Transcribe audio",
+    tags=["openai"],
+    status_code=200,
+    request_max_body_size=_BODY_LIMIT,
+)
+async def create_transcription(request: Request[Any, Any, Any], state: State) -> Response[Any]:
+    services: Services = state.services
+    principal = principal_of(request)
+    if request.content_type[0] == "multipart/form-data":
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit():
+            # Refuse before reading: the multipart envelope adds well under 64 KiB.
+            _check_size(services, max(0, int(declared) - 65536))
+        body, audio, digest = await _from_multipart(request)
+    else:
+        body, audio, digest = await _from_json(request, services)
+    parsed = validate(body, TranscriptionRequest)
+    route = services.resolve("transcribe", parsed.model)
+    words = "word" in (parsed.timestamp_granularities or [])
+    response_format = parsed.response_format or "json"
+    job_input = handler_input(TRANSCRIBE_FIELDS, body, route)
+    if words:
+        job_input["word_timestamps"] = True
+    webhook_url = await checked_webhook_url(services, parsed.webhook_url)
+    mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
+    job_input.update(await _audio_field(services, audio))
+    options = {"response_format": response_format, "words": words}
+    if mode == "async":
+        return await enqueue(
+            services, request, principal, route, job_input, webhook_url=webhook_url, digest=digest, options=options
+        )
+    output = await run_sync(services, request, principal, route, job_input, options)
+    content, media_type = render(output, response_format, words=words)
+    if isinstance(content, str):
+        return Response(content=content.encode(), media_type=media_type)
+    return Response(content=msgspec.json.encode(content), media_type=media_type)

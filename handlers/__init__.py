@@ -1,0 +1,1 @@
+"""RunPod serverless workers bundled with the dryAPI gateway (one package per surface)."""

@@ -1,0 +1,1 @@
+"""The chat worker: OpenAI chat and text completions on vLLM or transformers."""

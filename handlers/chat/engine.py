@@ -1,0 +1,182 @@
+"""The interface every chat engine implements, and the settings that pick one.
+
+The handler speaks only to ``ChatEngine``: it tokenizes (so ``usage`` is counted the same
+way for every engine) and streams ``Delta`` pieces per choice. vLLM and transformers live
+in their own modules, imported only when chosen, so a CPU box never imports vLLM.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from handlers.common.errors import HandlerError
+
+# A laptop CPU runs this through transformers; the GPU image overrides it.
+DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+# Where the Dockerfile bakes a model when built with --build-arg BAKED_MODEL=...
+DEFAULT_BAKED_DIR = "/models/chat"
+BAKED_MARKER = ".dryapi-model"
+
+EngineKind = Literal["vllm", "transformers"]
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Sampling knobs after validation; ``None`` means "the model's default"."""
+
+    max_tokens: int
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    n: int = 1
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+
+    @property
+    def greedy(self) -> bool:
+        # temperature 0 (and the degenerate nucleus top_p 0) mean "always the top token".
+        return self.temperature == 0 or self.top_p == 0
+
+
+@dataclass
+class Delta:
+    """New text for one choice; the last delta of a choice carries its finish data."""
+
+    index: int
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    completion_tokens: int = 0
+
+
+class ChatEngine(Protocol):
+    """What the handler needs from an engine; both engines are loaded once per worker."""
+
+    kind: EngineKind
+    max_model_len: int
+
+    def chat_prompt_ids(self, messages: list[dict[str, Any]]) -> list[int]:
+        """Token ids of ``messages`` rendered with the model's chat template."""
+        ...
+
+    def text_prompt_ids(self, prompt: str) -> list[int]:
+        """Token ids of a raw completion prompt (special tokens as the tokenizer adds them)."""
+        ...
+
+    def generate(self, prompt_ids: list[int], options: SamplingOptions) -> AsyncGenerator[Delta, None]:
+        """Stream deltas for ``options.n`` choices; each choice ends with one finishing delta."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """Environment settings, read when the engine loads (tests point them at a tiny model)."""
+
+    model: str
+    served_name: str
+    engine: Literal["auto", "vllm", "transformers"]
+    max_concurrency: int | None
+    max_model_len: int | None
+    default_max_tokens: int | None
+    trust_remote_code: bool
+    baked_dir: Path
+    vllm_args: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> ChatSettings:
+        model = os.environ.get("CHAT_MODEL") or os.environ.get("BAKED_MODEL") or DEFAULT_MODEL
+        engine = (os.environ.get("CHAT_ENGINE") or "auto").strip().lower()
+        if engine not in ("auto", "vllm", "transformers"):
+            raise HandlerError(f"CHAT_ENGINE must be auto, vllm or transformers, not {engine!r}")
+        return cls(
+            model=model,
+            served_name=os.environ.get("CHAT_SERVED_MODEL_NAME") or model,
+            engine=engine,  # type: ignore[arg-type]
+            max_concurrency=_int_env("MAX_CONCURRENCY"),
+            max_model_len=_int_env("CHAT_MAX_MODEL_LEN"),
+            # Without max_tokens a completion may fill the context, as with OpenAI; this caps it.
+            default_max_tokens=_int_env("CHAT_DEFAULT_MAX_TOKENS"),
+            trust_remote_code=os.environ.get("CHAT_TRUST_REMOTE_CODE", "").lower() in ("1", "true", "yes"),
+            baked_dir=Path(os.environ.get("CHAT_BAKED_DIR") or DEFAULT_BAKED_DIR),
+            vllm_args={
+                "gpu_memory_utilization": _float_env("GPU_MEMORY_UTILIZATION") or 0.90,
+                "tensor_parallel_size": _int_env("TENSOR_PARALLEL_SIZE") or 1,
+                "dtype": os.environ.get("CHAT_DTYPE") or "auto",
+                "quantization": os.environ.get("QUANTIZATION") or None,
+                "enforce_eager": os.environ.get("ENFORCE_EAGER", "").lower() in ("1", "true", "yes"),
+            },
+        )
+
+    def model_path(self) -> str:
+        """A local directory as is; a hub id baked into the image resolves to its directory."""
+        if Path(self.model).is_dir():
+            return self.model
+        marker = self.baked_dir / BAKED_MARKER
+        if marker.is_file() and marker.read_text().strip() == self.model:
+            return str(self.baked_dir)
+        return self.model
+
+    def engine_kind(self) -> EngineKind:
+        if self.engine != "auto":
+            return self.engine
+        return "vllm" if _cuda_available() and vllm_installed() else "transformers"
+
+    def concurrency(self) -> int:
+        # vLLM batches continuously, so one worker takes many jobs (worker-vllm's default is 30);
+        # the transformers engine generates one sequence at a time.
+        if self.max_concurrency is not None:
+            return max(1, self.max_concurrency)
+        return 30 if self.engine_kind() == "vllm" else 1
+
+
+def vllm_installed() -> bool:
+    """Whether vLLM could be imported, without importing it."""
+    return importlib.util.find_spec("vllm") is not None
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def _int_env(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise HandlerError(f"{name} must be an integer, not {raw!r}") from None
+
+
+def _float_env(name: str) -> float | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise HandlerError(f"{name} must be a number, not {raw!r}") from None
+
+
+async def load_engine(settings: ChatSettings) -> ChatEngine:
+    """Build the configured engine; the caller keeps it for the life of the worker."""
+    kind = settings.engine_kind()
+    if kind == "vllm":
+        if not vllm_installed():
+            raise HandlerError("CHAT_ENGINE=vllm but vllm is not installed", code="engine_unavailable")
+        from handlers.chat.engine_vllm import VLLMEngine
+
+        return await VLLMEngine.load(settings)
+    from handlers.chat.engine_transformers import TransformersEngine
+
+    return await TransformersEngine.load(settings)

@@ -1,0 +1,1 @@
+"""Helpers shared by every bundled handler: error shapes, validation, progress, media fetching."""

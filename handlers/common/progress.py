@@ -1,0 +1,33 @@
+"""Progress reports from inside a job.
+
+On RunPod this is ``runpod.serverless.progress_update`` (clients see it as ``output`` of an
+IN_PROGRESS status). The gateway's emulator puts a callable under ``_emulator_progress``
+in the job dict instead, because there is no RunPod job server to post to.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+EMULATOR_PROGRESS_KEY = "_emulator_progress"
+
+
+def report_progress(job: dict[str, Any], progress: float, preview: str | None = None) -> None:
+    """Publish ``{"progress": 0-100, "preview"?: data-URI}`` for ``job``; never raises."""
+    update: dict[str, Any] = {"progress": max(0.0, min(100.0, float(progress)))}
+    if preview is not None:
+        update["preview"] = preview
+    callback: Callable[[dict[str, Any]], None] | None = job.get(EMULATOR_PROGRESS_KEY)
+    try:
+        if callback is not None:
+            callback(update)
+            return
+        if not os.environ.get("RUNPOD_WEBHOOK_PING") and not os.environ.get("RUNPOD_WEBHOOK_GET_JOB"):
+            return  # neither on RunPod nor in the emulator: nobody to tell
+        from runpod.serverless import progress_update  # imported lazily: only on RunPod
+
+        progress_update(job, update)
+    except Exception:  # noqa: BLE001 - progress is best effort and must not fail the job
+        return

@@ -1,0 +1,134 @@
+"""RunPod handler for embeddings: ``handler(job)`` in the worker-infinity-embedding dialect.
+
+Input and output are documented in CONTRACT.md. Failures come back as
+``{"error": {"type", "code", "message", "param"}}`` so the job ends FAILED with a message
+the gateway can show; inputs and embeddings are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from handlers.common.errors import HandlerError, InvalidInput, server_error
+from handlers.common.progress import report_progress
+from handlers.embeddings import engine as engines
+from handlers.embeddings.output import response, shorten
+from handlers.embeddings.schema import (
+    check_dimensions,
+    collect_inputs,
+    encoding_format,
+    parse_body,
+    route_of,
+)
+from handlers.embeddings.settings import JobSettings, LoadConfig
+from handlers.embeddings.source import resolve
+
+logger = logging.getLogger("handlers.embeddings")
+
+PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP; not one per batch
+_STARTED = int(time.time())
+
+
+def handler(job: dict[str, Any]) -> dict[str, Any]:
+    """Embed the inputs one job asks for (sync: the forward pass blocks the thread anyway)."""
+    try:
+        if route_of(job.get("input")) == "models":
+            return _models()
+        return _embed(job)
+    except HandlerError as exc:
+        return exc.to_output()
+    except Exception as exc:  # never a traceback to the client
+        return _unexpected(exc)
+
+
+def _embed(job: dict[str, Any]) -> dict[str, Any]:
+    body = parse_body(job["input"])
+    # Everything that needs no model is checked first, so bad input fails in milliseconds.
+    inputs = collect_inputs(body.input)
+    fmt = encoding_format(body.encoding_format)
+    check_dimensions(body.dimensions)
+    settings = JobSettings.from_env()
+
+    engine = engines.get_engine()
+    if body.dimensions is not None and body.dimensions > engine.dimension:
+        raise InvalidInput("dimensions", f"dimensions must be at most {engine.dimension} for this model")
+    texts = [
+        item if isinstance(item, str) else engine.decode(item, param)
+        for item, param in zip(inputs.items, inputs.params, strict=True)
+    ]
+    lengths = _checked_lengths(engine.count_tokens(texts), inputs.params, engine.max_tokens, settings.truncate)
+    vectors = engine.embed(texts, lengths, settings, _progress(job))
+    # A single-model worker serves its model whatever was asked, and echoes the name asked.
+    return response(shorten(vectors, body.dimensions), fmt, body.model or engine.name, sum(lengths))
+
+
+def _checked_lengths(lengths: list[int], params: list[str], limit: int, truncate: bool) -> list[int]:
+    """Token counts as embedded; over-long inputs fail (or are cut when truncating)."""
+    if truncate:
+        return [min(length, limit) for length in lengths]
+    for length, param in zip(lengths, params, strict=True):
+        if length > limit:
+            raise InvalidInput(
+                param,
+                f"{param} has {length} tokens; this model accepts at most {limit} tokens per input "
+                "(special tokens included). Shorten or split it.",
+                code="context_length_exceeded",
+            )
+    return lengths
+
+
+def _progress(job: dict[str, Any]) -> Callable[[int, int], None]:
+    last = 0.0
+
+    def on_batch(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done < total and now - last >= PROGRESS_INTERVAL_S:
+            last = now
+            report_progress(job, 100.0 * done / total)
+
+    return on_batch
+
+
+def _models() -> dict[str, Any]:
+    """worker-infinity's ``/v1/models``: the one model this worker serves (not loaded for this)."""
+    config = LoadConfig.from_env()
+    name = resolve(config.model, config.baked_dir).name
+    return {
+        "object": "list",
+        "data": [{"id": name, "object": "model", "created": _STARTED, "owned_by": "dryapi"}],
+    }
+
+
+def _unexpected(exc: Exception) -> dict[str, Any]:
+    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower():
+        _free_gpu_memory()
+        return server_error("Out of GPU memory; send fewer or shorter inputs per request", code="out_of_memory")
+    # Only the type and frames are logged: an exception message could quote the input.
+    logger.error("embedding failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+    return server_error(f"Embedding failed ({type(exc).__name__})", code="embedding_failed")
+
+
+def _free_gpu_memory() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # best effort after an OOM
+        return
+
+
+if __name__ == "__main__":
+    import runpod
+
+    logging.basicConfig(level=logging.INFO)
+    try:
+        engines.load()  # before taking jobs, so FlashBoot snapshots a warm worker
+    except HandlerError as exc:
+        logger.error("%s", exc.message)  # the first job reports it again and retries the load
+    runpod.serverless.start({"handler": handler})

@@ -1,0 +1,1 @@
+"""Images worker: diffusers text-to-image in the sdxl-style dialect (see CONTRACT.md)."""

@@ -1,0 +1,1 @@
+"""Transcribe worker: faster-whisper in the worker-faster_whisper dialect (see CONTRACT.md)."""

@@ -1,0 +1,105 @@
+"""RunPod handler for speech-to-text: ``handler(job)`` in the worker-faster_whisper dialect.
+
+Input and output are documented in CONTRACT.md. Failures come back as
+``{"error": {"type", "code", "message", "param"}}`` so the job ends FAILED with a message
+the gateway can show. Audio and transcripts are never logged: only durations and counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Any
+
+from handlers.common.errors import HandlerError, server_error
+from handlers.common.progress import report_progress
+from handlers.transcribe import audio, engine
+from handlers.transcribe.output import render_text, segment_dicts, word_dicts
+from handlers.transcribe.schema import TranscribeInput, fallback_temperatures, parse, suppress_token_ids
+
+logger = logging.getLogger("handlers.transcribe")
+
+
+def decoding_options(params: TranscribeInput) -> dict[str, Any]:
+    """faster-whisper ``transcribe`` keyword arguments, mapped as the stock worker maps them."""
+    options: dict[str, Any] = {
+        "language": params.language,
+        "beam_size": params.beam_size,
+        "best_of": params.best_of,
+        "patience": params.patience,
+        "temperature": fallback_temperatures(params.temperature, params.temperature_increment_on_fallback),
+        "compression_ratio_threshold": params.compression_ratio_threshold,
+        "log_prob_threshold": params.logprob_threshold,
+        "no_speech_threshold": params.no_speech_threshold,
+        "condition_on_previous_text": params.condition_on_previous_text,
+        "initial_prompt": params.initial_prompt,
+        "suppress_tokens": suppress_token_ids(params.suppress_tokens),
+        "word_timestamps": params.word_timestamps,
+        "vad_filter": params.enable_vad,
+    }
+    if params.length_penalty is not None:
+        options["length_penalty"] = params.length_penalty
+    return options
+
+
+def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
+    params = parse(job.get("input"))
+    samples, _ = audio.load(params)  # bad audio fails before the model loads
+    loaded = engine.get_model(engine.choose_model(params.model))
+    options = decoding_options(params)
+    passes = 2 if params.translate else 1
+    started = time.perf_counter()
+
+    result = engine.transcribe(loaded, samples, {**options, "task": "transcribe"},
+                               lambda done: report_progress(job, 100 * done / passes))
+    segments = segment_dicts(result.segments, result.duration)
+    output: dict[str, Any] = {
+        "segments": segments,
+        "detected_language": result.language,
+        "transcription": render_text(segments, params.transcription),
+        "translation": None,
+        "device": loaded.device,
+        "model": loaded.label,
+    }
+    if params.word_timestamps:
+        output["word_timestamps"] = word_dicts(result.segments, result.duration)
+    if params.translate:
+        translated = engine.transcribe(
+            loaded, samples, {**options, "task": "translate", "word_timestamps": False},
+            lambda done: report_progress(job, 50 + 50 * done),
+        )
+        output["translation"] = render_text(segment_dicts(translated.segments, translated.duration),
+                                            params.translation)
+    logger.info("transcribed %.1f s of audio in %.2f s (%s on %s, %d segments)", result.duration,
+                time.perf_counter() - started, loaded.label, loaded.device, len(segments))
+    return output
+
+
+def handler(job: dict[str, Any]) -> dict[str, Any]:
+    """Transcribe one job's audio (sync: CTranslate2 releases the GIL while it decodes)."""
+    try:
+        return _transcribe(job)
+    except HandlerError as exc:
+        return exc.to_output()
+    except Exception as exc:  # noqa: BLE001 - never a traceback to the client
+        return _unexpected(exc)
+
+
+def _unexpected(exc: Exception) -> dict[str, Any]:
+    if "out of memory" in str(exc).lower():
+        return server_error("Out of GPU memory while transcribing", code="out_of_memory")
+    # Only the type and frames are logged: an exception message could quote the input.
+    logger.error("transcription failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+    return server_error(f"Transcription failed ({type(exc).__name__})", code="transcription_failed")
+
+
+if __name__ == "__main__":
+    import runpod
+
+    logging.basicConfig(level=logging.INFO)
+    try:
+        engine.get_model()  # load before taking jobs, so FlashBoot snapshots a warm worker
+    except HandlerError as exc:
+        logger.error("%s", exc.message)  # the first job reports it again and retries the load
+    runpod.serverless.start({"handler": handler})

@@ -1,0 +1,35 @@
+"""The incremental SSE parser at every possible chunk boundary."""
+
+from __future__ import annotations
+
+from app.upstream.sse import SSEParser
+
+STREAM = 'data: {"a": "é1"}\n\n: comment\ndata: line1\ndata: line2\n\ndata: [DONE]\n\n'
+
+
+def _parse(pieces: list[bytes]) -> list[str]:
+    parser = SSEParser()
+    events: list[str] = []
+    for piece in pieces:
+        events += parser.feed(piece)
+    return events + parser.close()
+
+
+def test_whole_stream() -> None:
+    assert _parse([STREAM.encode()]) == ['{"a": "é1"}', "line1\nline2", "[DONE]"]
+
+
+def test_every_split_point_including_inside_utf8() -> None:
+    raw = STREAM.encode()
+    for cut in range(1, len(raw)):
+        assert _parse([raw[:cut], raw[cut:]]) == ['{"a": "é1"}', "line1\nline2", "[DONE]"], cut
+
+
+def test_byte_by_byte_with_crlf_and_cr() -> None:
+    for newline in ("\r\n", "\r"):
+        raw = STREAM.replace("\n", newline).encode()
+        assert _parse([raw[i : i + 1] for i in range(len(raw))]) == ['{"a": "é1"}', "line1\nline2", "[DONE]"]
+
+
+def test_unterminated_final_event_is_flushed_on_close() -> None:
+    assert _parse([b"data: last"]) == ["last"]
