@@ -40,16 +40,30 @@ async def unless_disconnected(
     work: Awaitable[T],
     on_disconnect: Callable[[], Coroutine[Any, Any, Any]] | None = None,
 ) -> T:
-    """Await ``work``; if the client disconnects first, cancel it and run ``on_disconnect``."""
-    work_task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    """Await ``work``; if the client disconnects first, cancel it and run ``on_disconnect``.
+
+    ``work`` runs in the calling task (no extra task on the hot path); a watcher task
+    cancels the caller when the client goes away.
+    """
+    caller = asyncio.current_task()
+    assert caller is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        await _wait_for_disconnect(request)
+        gone = True
+        caller.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        await asyncio.wait((work_task, watcher), return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if not gone:
+            raise
+        caller.uncancel()
+        if on_disconnect is not None:
+            spawn(on_disconnect())
+        raise ClientDisconnected("The client closed the connection") from None
     finally:
         watcher.cancel()
-    if work_task.done():
-        return work_task.result()
-    work_task.cancel()
-    if on_disconnect is not None:
-        spawn(on_disconnect())
-    raise ClientDisconnected("The client closed the connection")

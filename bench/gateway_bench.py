@@ -79,11 +79,11 @@ def _ttfc(url: str, headers: dict[str, str], n: int) -> tuple[float, float]:
         for i in range(n + 50):
             start = time.perf_counter()
             with client.stream("POST", url, json=body) as response:
+                first = True
                 for _ in response.iter_raw():
-                    if i >= 50:
+                    if first and i >= 50:
                         samples.append((time.perf_counter() - start) * 1000)
-                    break
-                response.read()
+                    first = False  # keep reading so the connection is reused
     return _percentiles(samples)
 
 

@@ -64,6 +64,12 @@ def _unwrapped(output: msgspec.Raw) -> bytes:
     return raw
 
 
+def _whole(output: msgspec.Raw) -> bytes:
+    value = _unwrapped(output)
+    text = msgspec.json.decode(value) if value[:1] == b'"' else None
+    return text.encode() if isinstance(text, str) else b"data: " + value + b"\n\n"
+
+
 def _sse(piece: Chunk) -> bytes:
     if isinstance(piece, str):
         return piece.encode()
@@ -79,7 +85,7 @@ async def _relay(emulator: Emulator, job: Job) -> AsyncIterator[bytes]:
                 sent += 1
             if job.status is JobStatus.COMPLETED:
                 if sent == 0 and job.output is not None and bytes(job.output) != b"[]":
-                    yield b"data: " + _unwrapped(job.output) + b"\n\n"  # a handler that does not stream
+                    yield _whole(job.output)  # a handler that does not stream answered at once
                 return
             if job.terminal or job.removed:
                 yield b"data: " + msgspec.json.encode({"error": _failure(job)[1]}) + b"\n\n"

@@ -112,7 +112,12 @@ class EndpointRunner:
             await self._ensure_loaded()
             if not self.queue:  # cancelled or purged while the handler loaded
                 continue
-            await self._process(self.queue.popleft(), worker_id)
+            job = self.queue.popleft()
+            try:
+                await self._process(job, worker_id)
+            except Exception:  # a bug here must not cost the endpoint a worker
+                log.exception("emulator job %s: internal error", job.id)
+                self.store.finish(job, JobStatus.FAILED, Outcome(error=snapshot("emulator internal error")))
 
     def _load(self) -> asyncio.Task[None]:
         if self._loading is None:
@@ -171,7 +176,8 @@ class EndpointRunner:
             if threading.get_ident() == owner:
                 store.set_progress(job, attempt, raw)
             else:
-                loop.call_soon_threadsafe(store.set_progress, job, attempt, raw)
+                with contextlib.suppress(RuntimeError):  # the loop is gone (shut down)
+                    loop.call_soon_threadsafe(store.set_progress, job, attempt, raw)
 
         arg = {"id": job.id, "input": msgspec.json.decode(job.input), PROGRESS_KEY: progress}
         deadline = asyncio.timeout(job.execution_timeout_s)

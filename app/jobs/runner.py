@@ -24,8 +24,9 @@ ENQUEUE_OBJECTS = {
     "transcribe": "audio.transcription.enqueue",
     "embeddings": "embedding.enqueue",
 }
-# RunPod holds a runsync request at most this long; then we poll /status.
-_RUNSYNC_WAIT_CAP_S = 90.0
+# RunPod holds a runsync request up to 90 s, but it names the job only when it returns; a
+# shorter hold bounds how long a disconnected client's job runs before we can cancel it.
+_RUNSYNC_WAIT_CAP_S = 30.0
 _POLL_START_S = 0.25
 _POLL_MAX_S = 2.0
 

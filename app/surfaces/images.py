@@ -108,7 +108,7 @@ def _plain_base64(value: str) -> bytes:
 
 async def _fetch(services: Services, url: str) -> bytes:
     response = await services.client.request("GET", url, "")
-    if response.status_code != 200 or len(response.content) > _MAX_FETCH_BYTES:
+    if response.status != 200 or len(response.content) > _MAX_FETCH_BYTES:
         raise UpstreamError("Could not fetch the image the worker produced", code="upstream_media")
     return response.content
 

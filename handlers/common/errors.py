@@ -18,7 +18,7 @@ class HandlerError(Exception):
         self,
         message: str,
         *,
-        type: str = "server_error",  # noqa: A002 - the wire name
+        type: str = "server_error",
         code: str | None = None,
         param: str | None = None,
     ) -> None:

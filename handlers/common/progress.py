@@ -29,5 +29,5 @@ def report_progress(job: dict[str, Any], progress: float, preview: str | None = 
         from runpod.serverless import progress_update  # imported lazily: only on RunPod
 
         progress_update(job, update)
-    except Exception:  # noqa: BLE001 - progress is best effort and must not fail the job
+    except Exception:
         return

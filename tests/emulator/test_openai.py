@@ -32,8 +32,12 @@ def chat(text: str, **extra: Any) -> dict[str, Any]:
 
 
 def job_with(marker: str) -> str:
-    """The id of the job whose OpenAI body carried ``marker`` as its gate."""
-    found = [jid for jid, seen in list(workers.SEEN.items()) if seen.get("body", {}).get("gate") == marker]
+    """The id of the job whose OpenAI body carried ``marker`` as its gate (once it started)."""
+
+    def find() -> list[str]:
+        return [jid for jid, seen in list(workers.SEEN.items()) if seen.get("body", {}).get("gate") == marker]
+
+    found = poll(find, bool)
     assert len(found) == 1
     return found[0]
 
@@ -94,6 +98,9 @@ def test_stream_exception_becomes_an_error_event(rp: httpx.Client) -> None:
 def test_stream_of_dict_chunks_is_sent_as_data_events(rp: httpx.Client) -> None:
     response = rp.post("/dicts/openai/v1/chat/completions", json={"stream": True})
     assert response.text == 'data: {"n":1}\n\ndata: {"n":2}\n\n'
+    # A handler that does not stream answers with one event holding its (unwrapped) output.
+    whole = rp.post("/infinity/openai/v1/embeddings", json={"model": "e", "stream": True})
+    assert whole.text.startswith('data: {"object":"list"') and whole.text.endswith("}\n\n")
 
 
 def test_handler_errors_map_to_openai_errors(rp: httpx.Client) -> None:
