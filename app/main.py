@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,8 +21,14 @@ from app.auth import Authenticator, AuthMiddleware
 from app.errors import EXCEPTION_HANDLERS
 from app.files import FileStore, download_file
 from app.health import healthz, readyz
+from app.jobs.events import EventHub
 from app.jobs.records import JobStore
+from app.jobs.routes import job_cancel, job_download, job_status, signed_result
+from app.jobs.tracker import JobTracker
+from app.jobs.watcher import JobWatcher
+from app.jobs.websocket import job_events
 from app.keys import KeyStore
+from app.ops.runpod import runpod_router
 from app.routing.loader import LoadedRouting, load_routing
 from app.services import RoutingHolder, Services
 from app.settings import Settings, SettingsError, load_settings
@@ -33,11 +40,12 @@ from app.surfaces.images import generate_images
 from app.surfaces.models import list_models, retrieve_model
 from app.surfaces.transcribe import create_transcription
 from app.upstream.client import RunPodClient
+from app.webhooks.runpod_callback import runpod_callback
 
 log = structlog.get_logger("dryapi")
 
 # Paths reachable without an API key (signed URLs and callbacks carry their own proof).
-PUBLIC_PATHS = r"^/(healthz|readyz|metrics|schema|v1/files/|v1/webhooks/runpod/)"
+PUBLIC_PATHS = r"^/(healthz|readyz|metrics|schema|v1/files/|v1/results/|v1/webhooks/runpod/)"
 ROUTE_HANDLERS: list[Any] = [
     chat_completions,
     create_embeddings,
@@ -48,6 +56,13 @@ ROUTE_HANDLERS: list[Any] = [
     download_file,
     healthz,
     readyz,
+    job_status,
+    job_download,
+    job_cancel,
+    signed_result,
+    job_events,
+    runpod_callback,
+    runpod_router,
 ]
 
 
@@ -94,13 +109,21 @@ def create_app(settings: Settings | None = None, routing: LoadedRouting | None =
     settings = settings or load_settings()
     routing = routing or load_routing(settings.routing_path)
     services = build_services(settings, routing)
+    tracker = JobTracker(services, outbox=None)
+    watcher = JobWatcher(services, tracker)
+    events = EventHub(services)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await _check_exposure(services)
+        stop = asyncio.Event()
+        background = [asyncio.create_task(watcher.run(stop))]
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.gather(*background, return_exceptions=True)
+            await events.close()
             await services.client.aclose()
             await services.redis.aclose()
 
@@ -123,6 +146,9 @@ def create_app(settings: Settings | None = None, routing: LoadedRouting | None =
     app.state.authenticator = services.authenticator
     app.state.signer = services.signer
     app.state.files = services.files
+    app.state.tracker = tracker
+    app.state.watcher = watcher
+    app.state.events = events
     return app
 
 

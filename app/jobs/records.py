@@ -48,14 +48,32 @@ def new_record(**fields: Any) -> JobRecord:
     return JobRecord(**fields)
 
 
+# First poll delay for a followed job, per surface (the watcher backs off from there).
+FIRST_POLL_S = {"chat": 1.0, "embeddings": 1.0, "images": 2.0, "transcribe": 3.0}
+
+
 class JobStore:
+    """Job records, the nonce index for RunPod callbacks, and the set of jobs being followed."""
+
     def __init__(self, redis: aioredis.Redis, keys: Keys, *, retention_s: int) -> None:
         self._redis = redis
         self._keys = keys
         self._retention_s = retention_s
+        self.active_key = keys.custom("jobs", "active")
+
+    def nonce_key(self, nonce: str) -> str:
+        return self._keys.custom("jobnonce", nonce)
 
     async def save(self, record: JobRecord, *, ttl_s: int) -> None:
-        await self._redis.set(self._keys.job(record.id), _encode(record), ex=ttl_s + self._retention_s)
+        ttl = ttl_s + self._retention_s
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._keys.job(record.id), _encode(record), ex=ttl)
+            pipe.set(self.nonce_key(record.nonce), record.id.encode(), ex=ttl)
+            await pipe.execute()
+
+    async def follow(self, job_id: str, surface: str) -> None:
+        """Poll ``job_id`` until terminal, whoever else watches (the sweeper for lost callbacks)."""
+        await self._redis.zadd(self.active_key, {job_id: time.time() + FIRST_POLL_S.get(surface, 2.0)})
 
     async def get(self, job_id: str) -> JobRecord | None:
         raw = await self._redis.get(self._keys.job(job_id))

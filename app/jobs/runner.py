@@ -107,6 +107,7 @@ async def run_sync(
         await services.jobs.save(record, ttl_s=route.policy.ttl_s)
         if record.status not in TERMINAL_STATUSES:
             await cancel(record.id)
+            await services.jobs.follow(record.id, route.surface)
 
     result = await unless_disconnected(request, asyncio.shield(runsync), cancel_when_named)
     record = remember(result)
@@ -118,6 +119,7 @@ async def run_sync(
         while current.get("status") not in TERMINAL_STATUSES:
             remaining = route.sync_timeout_s - (time.monotonic() - started)
             if remaining <= 0:
+                await services.jobs.follow(job_id, route.surface)  # the result stays collectable
                 raise UpstreamTimeout(
                     f"Job {job_id} did not finish within {route.sync_timeout_s:g}s; "
                     f"follow it at /v1/jobs/{route.surface}/{job_id}",
@@ -173,6 +175,7 @@ async def enqueue(
         record.id = str(result["id"])
         record.status = str(result.get("status", "IN_QUEUE"))
         await services.jobs.save(record, ttl_s=route.policy.ttl_s)
+        await services.jobs.follow(record.id, route.surface)
     except BaseException:
         if idempotency is not None:
             await idempotency.release()

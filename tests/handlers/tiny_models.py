@@ -7,6 +7,7 @@ would read a downloaded checkpoint. Other handlers add their own builders here.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 # --- chat --------------------------------------------------------------------------------
 
@@ -190,4 +191,188 @@ def build_tiny_flux_pipeline(directory: str | Path) -> Path:
         transformer=transformer,
     )
     pipe.save_pretrained(directory)
+    return directory
+
+
+# --- transcribe (handlers/transcribe) -----------------------------------------------------
+
+# What the tiny Whisper says, whatever it hears: (start, end, text) per segment.
+TINY_WHISPER_SEGMENTS = ((0.0, 0.24, " Hello there."), (0.26, 0.48, " How are you?"))
+TINY_WHISPER_LANGUAGE = "en"  # what it detects when no language is given
+_WHISPER_WORDS = ("ĠHello", "Ġthere", "ĠHow", "Ġare", "Ġyou", "Ġthe", "Ġand", "Ġhello", "Ġworld")
+
+
+def _whisper_tokenizer() -> Any:
+    """A byte-level BPE laid out like multilingual Whisper's (ids 50257.. are the specials)."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+    printable = [chr(c) for c in range(33, 127)]
+    alphabet = printable + sorted(set(pre_tokenizers.ByteLevel.alphabet()) - set(printable))
+    vocab = {symbol: i for i, symbol in enumerate(alphabet)}
+    merges: list[tuple[str, str]] = []
+    for word in _WHISPER_WORDS:  # whole-word tokens, so the planted transcript reads naturally
+        for end in range(2, len(word) + 1):
+            if word[:end] not in vocab:
+                vocab[word[:end]] = len(vocab)
+                merges.append((word[: end - 1], word[end - 1]))
+    for first in alphabet:  # filler pairs up to GPT-2's 50256 base tokens
+        for second in alphabet:
+            if len(vocab) == 50256:
+                break
+            if first + second not in vocab:
+                vocab[first + second] = len(vocab)
+                merges.append((first, second))
+    # CTranslate2 4.8 treats a Whisper vocabulary as multilingual when it holds the empty token.
+    vocab[""] = 50256
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    languages = [code for code in _LANGUAGE_CODES if code != "yue"]  # the 99 of whisper tiny..large-v2
+    specials = ["<|endoftext|>", "<|startoftranscript|>", *(f"<|{code}|>" for code in languages),
+                "<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nospeech|>",
+                "<|notimestamps|>"]
+    tokenizer.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in specials])
+    return tokenizer
+
+
+def _plant_whisper_alignment(model: Any, tokenizer: Any, torch: Any) -> None:
+    """Make cross-attention point each transcript token at its time, for word timestamps.
+
+    The encoder is reduced to its position embeddings (conv and layer outputs zeroed), so
+    encoder frame f carries a sinusoidal code of f; each text token's query is the code of
+    the frame where it is spoken, so the DTW over the alignment heads finds those times.
+    """
+    encoder, decoder = model.model.encoder, model.model.decoder
+    frames, width = encoder.embed_positions.weight.shape
+    # (sin, cos) pairs side by side, the same periods (4 to 200 frames) in both heads, so a
+    # head's dot product of two codes is a sum of cos(w * distance): largest where they meet.
+    speeds = (torch.pi / 2) * (1.0 / 50) ** (torch.arange(width // 4) / (width // 4 - 1))
+    angles = torch.arange(frames)[:, None] * speeds[None, :]
+    codes = torch.stack([torch.sin(angles), torch.cos(angles)], dim=2).reshape(frames, width // 2).repeat(1, 2)
+    encoder.embed_positions.weight.copy_(codes)
+    for conv in (encoder.conv1, encoder.conv2):
+        conv.weight.zero_()
+        conv.bias.zero_()
+    for layer in encoder.layers:
+        for linear in (layer.self_attn.out_proj, layer.fc2):
+            linear.weight.zero_()
+            linear.bias.zero_()
+    keys = torch.nn.functional.layer_norm(codes, (width,), encoder.layer_norm.weight, encoder.layer_norm.bias)
+    # Whisper aligns token k with the attention of the query that predicts it, i.e. of the
+    # token before it (<|notimestamps|> for the first; the last one predicts <|endoftext|>).
+    text: list[int] = []
+    frames_of: list[int] = []
+    for start, end, words in TINY_WHISPER_SEGMENTS:
+        tokens = tokenizer.encode(words).ids
+        text += tokens
+        frames_of += [round((start + (end - start) * (i + 0.5) / len(tokens)) / 0.02) for i in range(len(tokens))]
+    frames_of.append(round(TINY_WHISPER_SEGMENTS[-1][1] / 0.02))
+    queries = [tokenizer.token_to_id("<|notimestamps|>"), *text]
+    for layer in decoder.layers:
+        attention = layer.encoder_attn
+        attention.k_proj.weight.copy_(torch.eye(width))
+        attention.q_proj.weight.zero_()
+        attention.q_proj.bias.zero_()
+        for token, frame in zip(queries, frames_of, strict=True):
+            attention.q_proj.weight += 4.0 * torch.outer(keys[frame], decoder.embed_tokens.weight[token]) / 64.0
+
+
+def build_tiny_whisper_model(directory: str | Path) -> Path:
+    """A tiny Whisper (2+2 layers, d_model 64, 80 mels) converted to a CTranslate2 directory.
+
+    The directory is what faster-whisper loads for a local ``TRANSCRIBE_MODEL``: ``model.bin``,
+    ``config.json``, ``vocabulary.json``, ``tokenizer.json``, ``preprocessor_config.json``;
+    the vocabulary has multilingual Whisper's layout (51865 ids, 99 languages, timestamps).
+
+    Weights are seeded random except for a planted path. Decoder attention and MLP outputs
+    are zeroed, so each next token depends on the current one only, and the output
+    projection maps ``<|startoftranscript|>`` to ``<|en|>`` and the task token through
+    ``TINY_WHISPER_SEGMENTS`` in Whisper's timestamp format; cross-attention queries point
+    at the frames where those tokens are "spoken" (see ``_plant_whisper_alignment``). So
+    whatever the audio, it says "Hello there. How are you?" with sensible word times.
+
+    Why not purely random weights: they decode near-uniform garbage (avg_logprob about -10),
+    which triggers six temperature-fallback re-decodes with best_of 5 (~10 s per job on CPU
+    here), places timestamps past the audio's end, and gives DTW nothing to align, so
+    faster-whisper drops zero-length segments when word timestamps are on. Everything else
+    is the production path: feature extraction, CTranslate2 encoder and decoder, language
+    detection, beam search and sampling under the timestamp rules, fallback checks, VAD and
+    DTW word alignment.
+    """
+    import json
+    import tempfile
+    from itertools import pairwise
+
+    import torch
+    from ctranslate2.converters import TransformersConverter
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+    from transformers import GenerationConfig, WhisperConfig, WhisperForConditionalGeneration
+
+    directory = Path(directory)
+    if (directory / "model.bin").exists():
+        return directory
+    tokenizer = _whisper_tokenizer()
+    ids = tokenizer.token_to_id
+    eot, sot, space = ids("<|endoftext|>"), ids("<|startoftranscript|>"), ids("Ġ")
+    timestamp_begin = ids("<|notimestamps|>") + 1
+    config = WhisperConfig(
+        vocab_size=51865, num_mel_bins=80, d_model=64, encoder_layers=2, decoder_layers=2,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128,
+        max_source_positions=1500, max_target_positions=448, tie_word_embeddings=False,
+        pad_token_id=eot, bos_token_id=eot, eos_token_id=eot, decoder_start_token_id=sot,
+        suppress_tokens=[], begin_suppress_tokens=[space, eot],
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = WhisperForConditionalGeneration(config)
+
+    def ts(seconds: float) -> int:
+        return timestamp_begin + round(seconds / 0.02)
+
+    chain = [ids("<|transcribe|>")]
+    for start, end, text in TINY_WHISPER_SEGMENTS:
+        chain += [ts(start), *tokenizer.encode(text).ids, ts(end)]
+    chain.append(eot)
+    edges = [(sot, ids(f"<|{TINY_WHISPER_LANGUAGE}|>")), *pairwise(chain),
+             (ids("<|translate|>"), chain[1]), (ids("<|notimestamps|>"), chain[2])]
+    decoder = model.model.decoder
+    with torch.no_grad():
+        for layer in decoder.layers:
+            for linear in (layer.self_attn.out_proj, layer.encoder_attn.out_proj, layer.fc2):
+                linear.weight.zero_()
+                if linear.bias is not None:
+                    linear.bias.zero_()
+        decoder.embed_positions.weight.zero_()
+        # Orthonormal, zero-mean embeddings for the planted tokens: the final layer norm keeps
+        # them as they are, and one edge's logit does not leak into another's (beam search
+        # would otherwise find short cuts into the chain and stop early).
+        sources = sorted({current for current, _ in edges})
+        basis = torch.randn(64, len(sources), generator=torch.Generator().manual_seed(1))
+        basis, _ = torch.linalg.qr(basis - basis.mean(dim=0))
+        for column, token in enumerate(sources):
+            decoder.embed_tokens.weight[token] = basis[:, column] * 8.0  # norm sqrt(64): unit variance
+        for current, following in edges:  # logit(following | current) = 30: probability ~ 1
+            model.proj_out.weight[following] += 30.0 * decoder.embed_tokens.weight[current] / 64.0
+        _plant_whisper_alignment(model, tokenizer, torch)
+
+    languages = {f"<|{code}|>": ids(f"<|{code}|>") for code in _LANGUAGE_CODES if code != "yue"}
+    model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
+        decoder_start_token_id=sot, eos_token_id=eot, pad_token_id=eot, bos_token_id=eot, max_length=448,
+        suppress_tokens=[], begin_suppress_tokens=[space, eot], lang_to_id=languages, is_multilingual=True,
+        task_to_id={"transcribe": ids("<|transcribe|>"), "translate": ids("<|translate|>")},
+        no_timestamps_token_id=timestamp_begin - 1,
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch)
+        model.save_pretrained(source)
+        tokenizer.save(str(source / "tokenizer.json"))
+        (source / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast"}))
+        (source / "preprocessor_config.json").write_text(json.dumps({
+            "feature_extractor_type": "WhisperFeatureExtractor", "feature_size": 80, "sampling_rate": 16000,
+            "hop_length": 160, "chunk_length": 30, "n_fft": 400, "n_samples": 480000, "nb_max_frames": 3000,
+        }))
+        TransformersConverter(str(source), copy_files=["tokenizer.json", "preprocessor_config.json"]).convert(
+            str(directory), force=True
+        )
     return directory

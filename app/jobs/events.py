@@ -1,0 +1,95 @@
+"""Fan-out of job events to this process's WebSocket watchers.
+
+One Redis pattern subscription per process receives every job's events; each watcher gets
+a bounded queue. A watcher that falls behind is marked slow and dropped rather than
+buffered without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import structlog
+
+from app.services import Services
+
+log = structlog.get_logger("dryapi.events")
+
+QUEUE_LIMIT = 256
+
+
+class Subscription:
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_LIMIT)
+        self.overflowed = False
+
+    def deliver(self, frame: bytes) -> None:
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.overflowed = True
+
+
+class EventHub:
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._prefix = services.keys.custom("jobev", "")
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self._reader: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    @property
+    def watchers(self) -> int:
+        return sum(len(subs) for subs in self._subscribers.values())
+
+    async def subscribe(self, job_id: str) -> Subscription:
+        if self._reader is None or self._reader.done():
+            self._ready.clear()
+            self._reader = asyncio.create_task(self._read())
+        await self._ready.wait()
+        subscription = Subscription(job_id)
+        self._subscribers[job_id].add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subs = self._subscribers.get(subscription.job_id)
+        if subs is not None:
+            subs.discard(subscription)
+            if not subs:
+                del self._subscribers[subscription.job_id]
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+
+    async def _read(self) -> None:
+        while True:
+            pubsub = self._services.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(f"{self._prefix}*")
+                self._ready.set()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    self._dispatch(message)
+            except asyncio.CancelledError:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                raise
+            except Exception as exc:
+                log.warning("event_hub_error", error_type=type(exc).__name__)
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await asyncio.sleep(0.5)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message.get("channel")
+        name = channel.decode() if isinstance(channel, bytes) else str(channel)
+        job_id = name[len(self._prefix) :]
+        data = message.get("data")
+        if not isinstance(data, bytes):
+            return
+        for subscription in tuple(self._subscribers.get(job_id, ())):
+            subscription.deliver(data)

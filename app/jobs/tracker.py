@@ -1,0 +1,202 @@
+"""What happens when the gateway learns a job's status, however it learned it.
+
+The watcher's polls, RunPod's callback and a client's GET all call ``observe``: a change
+updates the record, is published to every WebSocket watcher (Redis pub/sub), and sends
+the client's webhook; a terminal status is finalised exactly once (claimed in Redis) and
+its OpenAI-shaped result kept for ``DRYAPI_RESULT_TTL_S``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import msgspec
+import structlog
+
+from app.errors import GatewayError
+from app.jobs.outputs import public_output
+from app.jobs.records import TERMINAL_STATUSES, JobRecord
+from app.services import Services
+from app.upstream.worker_errors import output_error, worker_error
+
+log = structlog.get_logger("dryapi.jobs")
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+WEBHOOK_STATUS = {"IN_QUEUE": "pending", "IN_PROGRESS": "processing", "COMPLETED": "done"}
+ERROR_CODES = {"CANCELLED": "CANCELLED", "TIMED_OUT": "WORKER_TIMEOUT"}
+_FINAL_WAIT_S = 5.0
+
+
+class Outbox(Protocol):
+    async def enqueue(self, *, key_id: str, url: str, event: str, data: dict[str, Any]) -> str: ...
+
+
+def _iso(ts: float | None = None) -> str:
+    return datetime.fromtimestamp(ts or time.time(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def progress_body(record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
+    """A non-terminal status as clients see it: never RunPod's ``input`` echo."""
+    body: dict[str, Any] = {
+        "id": record.id,
+        "status": raw.get("status", record.status),
+        "delayTime": raw.get("delayTime", 0),
+        "executionTime": raw.get("executionTime", 0),
+    }
+    output = raw.get("output")
+    if isinstance(output, dict) and "progress" in output:
+        body["progress"] = output["progress"]
+    return body
+
+
+class JobTracker:
+    def __init__(self, services: Services, outbox: Outbox | None) -> None:
+        self._services = services
+        self._outbox = outbox
+        self._keys = services.keys
+
+    # Redis names -------------------------------------------------------------------------
+
+    def result_key(self, job_id: str) -> str:
+        return self._keys.custom("jobres", job_id)
+
+    def channel(self, job_id: str) -> str:
+        return self._keys.custom("jobev", job_id)
+
+    def _final_claim(self, job_id: str) -> str:
+        return self._keys.custom("jobfinal", job_id)
+
+    # reading -----------------------------------------------------------------------------
+
+    async def stored_result(self, job_id: str) -> dict[str, Any] | None:
+        raw = await self._services.redis.get(self.result_key(job_id))
+        result: dict[str, Any] | None = _decode(raw) if raw else None
+        return result
+
+    # observing ---------------------------------------------------------------------------
+
+    async def observe(
+        self, record: JobRecord, raw: dict[str, Any], *, chunks: list[Any] | None = None
+    ) -> dict[str, Any]:
+        """Record what RunPod says about ``record``'s job; return the client-facing body."""
+        status = str(raw.get("status", record.status))
+        if status in TERMINAL_STATUSES:
+            return await self.finalize(record, raw)
+        body = progress_body(record, raw)
+        previous = record.status
+        if status != previous:
+            record.status = status
+            await self._services.jobs.set_status(record.id, status)
+            if status == "IN_PROGRESS":
+                await self._webhook(record, "job.processing", previous, {"started_at": _iso()})
+        if status != previous or chunks:
+            await self.publish(record.id, body | ({"stream": chunks} if chunks else {}))
+        return body
+
+    async def publish(self, job_id: str, frame: dict[str, Any]) -> None:
+        await self._services.redis.publish(self.channel(job_id), _encode(frame))
+
+    async def finalize(self, record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
+        existing = await self.stored_result(record.id)
+        if existing is not None:
+            return existing
+        redis = self._services.redis
+        claimed = await redis.set(self._final_claim(record.id), b"1", nx=True, ex=300)
+        if not claimed:
+            # Another process is finalising this job; its result appears shortly.
+            deadline = time.monotonic() + _FINAL_WAIT_S
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                existing = await self.stored_result(record.id)
+                if existing is not None:
+                    return existing
+        body = await self._terminal_body(record, raw)
+        previous = record.status
+        record.status = body["status"]
+        await self._store_result(record, body)
+        await self._services.jobs.set_status(record.id, record.status)
+        await self.publish(record.id, body)
+        await self._final_webhook(record, previous, body)
+        log.info("job_finished", job_id=record.id, surface=record.surface, status=record.status)
+        return body
+
+    async def _terminal_body(self, record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
+        body = progress_body(record, raw)
+        body.pop("progress", None)
+        status = str(raw.get("status"))
+        error: GatewayError | None = None
+        if status == "COMPLETED":
+            output = raw.get("output")
+            error = output_error(output) if output is not None else None
+            if output is None:
+                error = GatewayError("The job completed without output (it may exceed RunPod's size limit)")
+                error.code = "empty_output"
+            if error is None:
+                try:
+                    body["output"] = await public_output(self._services, record, output)
+                except GatewayError as exc:
+                    error = exc
+        elif status == "FAILED":
+            error = worker_error(raw.get("error"))
+        elif status == "TIMED_OUT":
+            error = GatewayError("The job exceeded its execution timeout")
+            error.code = "WORKER_TIMEOUT"
+        else:
+            error = GatewayError("The job was cancelled")
+            error.code = "CANCELLED"
+        if error is not None:
+            body["status"] = "FAILED" if status == "COMPLETED" else status
+            body["error"] = {"message": error.message, "type": error.error_type, "param": error.param,
+                             "code": error.code}
+        return body
+
+    async def _store_result(self, record: JobRecord, body: dict[str, Any]) -> None:
+        ttl = self._services.settings.result_ttl_s
+        if ttl > 0:
+            await self._services.redis.set(self.result_key(record.id), _encode(body), ex=ttl)
+
+    # webhooks ----------------------------------------------------------------------------
+
+    def result_url(self, record: JobRecord) -> str:
+        settings = self._services.settings
+        ttl = max(settings.result_ttl_s, 3600)
+        expires, signature = self._services.signer.sign_expiring(f"result:{record.id}", ttl)
+        return f"{settings.public_url}/v1/results/{record.id}?exp={expires}&sig={signature}"
+
+    async def _final_webhook(self, record: JobRecord, previous: str, body: dict[str, Any]) -> None:
+        if body["status"] == "COMPLETED":
+            extra: dict[str, Any] = {"completed_at": _iso(), "result_url": self.result_url(record)}
+            extra["processing_time_ms"] = int(body.get("executionTime") or 0)
+            await self._webhook(record, "job.completed", previous, extra, status="done")
+            return
+        error = body.get("error") or {}
+        code = ERROR_CODES.get(body["status"]) or _error_code(error)
+        message = str(error.get("message", ""))
+        failed: dict[str, Any] = {"failed_at": _iso(), "error_code": code, "error_message": message}
+        failed["processing_time_ms"] = int(body.get("executionTime") or 0)
+        await self._webhook(record, "job.failed", previous, failed, status="error")
+
+    async def _webhook(
+        self, record: JobRecord, event: str, previous: str, extra: dict[str, Any], *, status: str = "processing"
+    ) -> None:
+        if not record.webhook_url or self._outbox is None:
+            return
+        data = {
+            "job_request_id": record.id,
+            "status": status,
+            "previous_status": WEBHOOK_STATUS.get(previous, "processing"),
+            "job_type": record.surface,
+            **extra,
+        }
+        await self._outbox.enqueue(key_id=record.owner, url=record.webhook_url, event=event, data=data)
+
+
+def _error_code(error: dict[str, Any]) -> str:
+    if error.get("type") == "invalid_request_error":
+        return "CONTEXT_LENGTH_EXCEEDED" if error.get("code") == "context_length_exceeded" else "INVALID_INPUT"
+    return "PROCESSING_ERROR" if error else "UNKNOWN_ERROR"

@@ -1,0 +1,109 @@
+"""GET /v1/jobs/{surface}/{id}/ws: the job's status now, then every change, then close 1000.
+
+Auth is checked after accepting, so a browser sees the close code: 4401 for a bad key,
+4404 for an unknown job or another key's job (the same, so existence is not leaked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from app.auth import bearer_token
+from app.errors import GatewayError, NotFound
+from app.jobs.access import current_status, load_owned
+from app.jobs.events import EventHub
+from app.jobs.records import TERMINAL_STATUSES
+from app.jobs.watcher import JobWatcher
+from app.services import Services
+
+log = structlog.get_logger("dryapi.ws")
+
+_SEND_TIMEOUT_S = 5.0
+_REWATCH_S = 10.0
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_SLOW = 4408
+CLOSE_FAILED = 4500
+
+
+async def _send(socket: WebSocket[Any, Any, Any], frame: bytes) -> None:
+    await asyncio.wait_for(socket.send_text(frame.decode()), _SEND_TIMEOUT_S)
+
+
+def _status_of(frame: bytes) -> str:
+    try:
+        status: str = msgspec.json.decode(frame).get("status", "")
+        return status
+    except (msgspec.DecodeError, AttributeError):
+        return ""
+
+
+async def _until_disconnect(socket: WebSocket[Any, Any, Any]) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await socket.receive_data(mode="text")
+
+
+@websocket("/v1/jobs/{surface:str}/{job_id:str}/ws", exclude_from_auth=True)
+async def job_events(socket: WebSocket[Any, Any, Any], surface: str, job_id: str) -> None:
+    state = socket.app.state
+    services: Services = state.services
+    hub: EventHub = state.events
+    watcher: JobWatcher = state.watcher
+    await socket.accept()
+    try:
+        principal = await services.authenticator.authenticate(bearer_token(socket))
+    except GatewayError:
+        await socket.close(code=CLOSE_UNAUTHORIZED, reason="invalid API key")
+        return
+    try:
+        record = await load_owned(services, principal, surface, job_id)
+    except NotFound:
+        await socket.close(code=CLOSE_NOT_FOUND, reason="job not found")
+        return
+    subscription = await hub.subscribe(job_id)
+    listener = asyncio.create_task(_until_disconnect(socket))
+    state.ws_connections = getattr(state, "ws_connections", 0) + 1
+    try:
+        body = await current_status(services, state.tracker, watcher, record)
+        await _send(socket, msgspec.json.encode(body))
+        if body["status"] in TERMINAL_STATUSES:
+            await socket.close(code=1000)
+            return
+        await watcher.watch(job_id)
+        while not listener.done():
+            getter = asyncio.ensure_future(subscription.queue.get())
+            done, _ = await asyncio.wait((getter, listener), timeout=_REWATCH_S, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                if not listener.done():
+                    await watcher.watch(job_id)  # keep the fast poll alive
+                continue
+            if subscription.overflowed:
+                await socket.close(code=CLOSE_TOO_SLOW, reason="client too slow")
+                return
+            frame = getter.result()
+            await _send(socket, frame)
+            if _status_of(frame) in TERMINAL_STATUSES:
+                await socket.close(code=1000)
+                return
+    except TimeoutError:
+        log.info("ws_dropped_slow_client", job_id=job_id)
+        with contextlib.suppress(Exception):
+            await socket.close(code=CLOSE_TOO_SLOW, reason="client too slow")
+    except WebSocketDisconnect:
+        return
+    except GatewayError as exc:
+        with contextlib.suppress(Exception):
+            await socket.close(code=CLOSE_FAILED, reason=exc.message[:120])
+    finally:
+        state.ws_connections -= 1
+        listener.cancel()
+        hub.unsubscribe(subscription)

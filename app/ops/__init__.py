@@ -1,0 +1,1 @@
+"""Operator routes (admin keys only)."""

@@ -1,0 +1,76 @@
+"""The seed's "RunPod Jobs" routes: RunPod's queue API proxied verbatim, for admin keys only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import State
+
+from app.auth import require_admin
+from app.services import Services
+
+
+async def _proxy(request: Request[Any, Any, Any], state: State, endpoint_id: str, operation: str) -> Response[bytes]:
+    services: Services = state.services
+    base = services.settings.local_upstream or services.routing.config.upstream.base_url
+    api_key = "" if services.settings.local_upstream else services.routing.config.upstream.api_key
+    body = await request.body() if request.method == "POST" else None
+    params = dict(request.query_params)
+    response = await services.client.request(
+        request.method,
+        f"{base.rstrip('/')}/{endpoint_id}/{operation}",
+        api_key,
+        raw_body=body or None,
+        params=params or None,
+        timeout_s=330.0 if operation == "runsync" else None,
+    )
+    return Response(content=response.content, status_code=response.status, media_type=response.content_type)
+
+
+@post("/{endpoint_id:str}/run", status_code=200)
+async def run(endpoint_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    return await _proxy(request, state, endpoint_id, "run")
+
+
+@post("/{endpoint_id:str}/runsync", status_code=200)
+async def runsync(endpoint_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    return await _proxy(request, state, endpoint_id, "runsync")
+
+
+@get("/{endpoint_id:str}/status/{job_id:str}")
+async def status(endpoint_id: str, job_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    return await _proxy(request, state, endpoint_id, f"status/{job_id}")
+
+
+@get("/{endpoint_id:str}/stream/{job_id:str}")
+async def stream(endpoint_id: str, job_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    return await _proxy(request, state, endpoint_id, f"stream/{job_id}")
+
+
+@post("/{endpoint_id:str}/cancel/{job_id:str}", status_code=200)
+async def cancel(endpoint_id: str, job_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    return await _proxy(request, state, endpoint_id, f"cancel/{job_id}")
+
+
+@post("/{endpoint_id:str}/retry/{job_id:str}", status_code=200)
+async def retry(endpoint_id: str, job_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    return await _proxy(request, state, endpoint_id, f"retry/{job_id}")
+
+
+@post("/{endpoint_id:str}/purge-queue", status_code=200)
+async def purge_queue(endpoint_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    return await _proxy(request, state, endpoint_id, "purge-queue")
+
+
+@get("/{endpoint_id:str}/health")
+async def health(endpoint_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
+    return await _proxy(request, state, endpoint_id, "health")
+
+
+runpod_router = Router(
+    path="/v1/runpod",
+    route_handlers=[run, runsync, status, stream, cancel, retry, purge_queue, health],
+    guards=[require_admin],
+    tags=["runpod"],
+)

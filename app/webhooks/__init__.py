@@ -1,0 +1,1 @@
+"""Webhooks: RunPod completion callbacks in, signed client deliveries out."""
