@@ -49,6 +49,10 @@ class Services:
     files: FileStore
     jobs: JobStore
 
+    def upstream_api_key(self) -> str:
+        """The key for RunPod calls about an existing job (none for the local emulator)."""
+        return "" if self.settings.local_upstream else self.routing.config.upstream.api_key
+
     def callback_url(self, nonce: str) -> str:
         """Where RunPod reports a finished job; signed because RunPod does not sign webhooks."""
         signature = self.signer.sign("runpod-callback", nonce)

@@ -108,13 +108,16 @@ class JobTracker:
         redis = self._services.redis
         claimed = await redis.set(self._final_claim(record.id), b"1", nx=True, ex=300)
         if not claimed:
-            # Another process is finalising this job; its result appears shortly.
-            deadline = time.monotonic() + _FINAL_WAIT_S
+            # Already finalised (or being finalised) elsewhere: report it without side effects.
+            deadline = time.monotonic() + (_FINAL_WAIT_S if self._services.settings.result_ttl_s > 0 else 0)
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
                 existing = await self.stored_result(record.id)
                 if existing is not None:
                     return existing
+            return await self._terminal_body(record, raw)
+        if record.stream:
+            await self._flush_stream(record)
         body = await self._terminal_body(record, raw)
         previous = record.status
         record.status = body["status"]
@@ -124,6 +127,18 @@ class JobTracker:
         await self._final_webhook(record, previous, body)
         log.info("job_finished", job_id=record.id, surface=record.surface, status=record.status)
         return body
+
+    async def _flush_stream(self, record: JobRecord) -> None:
+        """Chunks RunPod still holds for watchers, sent before the terminal frame."""
+        try:
+            streamed = await self._services.client.stream(
+                record.endpoint_url, self._services.upstream_api_key(), record.id
+            )
+        except GatewayError:
+            return
+        chunks = [item.get("output") for item in streamed.get("stream") or [] if isinstance(item, dict)]
+        if chunks:
+            await self.publish(record.id, {"id": record.id, "status": "IN_PROGRESS", "stream": chunks})
 
     async def _terminal_body(self, record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
         body = progress_body(record, raw)

@@ -111,8 +111,7 @@ class JobWatcher:
         return await self._tracker.observe(record, raw)
 
     def api_key(self) -> str:
-        settings = self._services.settings
-        return "" if settings.local_upstream else self._services.routing.config.upstream.api_key
+        return self._services.upstream_api_key()
 
     @staticmethod
     def _interval(record: JobRecord, watched: bool) -> float:

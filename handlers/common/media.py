@@ -81,7 +81,9 @@ def max_bytes(kind: MediaKind) -> int:
 
 
 def _too_large(param: str, kind: MediaKind, limit: int) -> InvalidInput:
-    return InvalidInput(param, f"{param} is larger than the {limit / MB:.4g} MB limit for {kind}", code="media_too_large")
+    return InvalidInput(
+        param, f"{param} is larger than the {limit / MB:.4g} MB limit for {kind}", code="media_too_large"
+    )
 
 
 # --- base64 ------------------------------------------------------------------------------
@@ -96,8 +98,9 @@ def decode_base64_media(value: Any, kind: MediaKind, param: str, *, limit: int |
     if text[:5].lower() == "data:":
         header, comma, text = text.partition(",")
         if not comma or ";base64" not in header.lower():
-            raise InvalidInput(param, f"{param} must be a base64 data URI (data:<type>;base64,...)",
-                               code="invalid_base64")
+            raise InvalidInput(
+                param, f"{param} must be a base64 data URI (data:<type>;base64,...)", code="invalid_base64"
+            )
         content_type = header[5:].split(";")[0].strip().lower() or None
     if len(text) // 4 * 3 > limit + limit // 20 + 1024:  # 5% slack for line breaks
         raise _too_large(param, kind, limit)  # decided before decoding: no huge allocation
@@ -170,7 +173,8 @@ def _plan_hop(url: str, param: str, allowlist: frozenset[str]) -> _Hop:
     addresses = [str(info[4][0]) for info in infos]
     if not addresses or not all(is_public_address(a) for a in addresses):
         raise InvalidInput(
-            param, f"{param} points to a private or reserved network address, which is not allowed",
+            param,
+            f"{param} points to a private or reserved network address, which is not allowed",
             code="url_not_allowed",
         )
     # Connect to the checked address; Host and TLS SNI/certificate checks keep the name.
@@ -214,8 +218,7 @@ def fetch_media(
                 ) from None
             fmt = check_format(data, kind, param, content_type=content_type, name=urlsplit(current).path)
             return Media(data, content_type, fmt)
-    raise InvalidInput(param, f"{param} redirected more than {settings.max_redirects} times",
-                       code="too_many_redirects")
+    raise InvalidInput(param, f"{param} redirected more than {settings.max_redirects} times", code="too_many_redirects")
 
 
 def _check_status(status: int, param: str) -> None:
@@ -240,4 +243,3 @@ def _read_body(response: httpx.Response, kind: MediaKind, param: str, limit: int
         if time.monotonic() > deadline:
             raise httpx.ReadTimeout("total fetch time exceeded")
     return bytes(body)
-

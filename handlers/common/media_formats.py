@@ -13,6 +13,7 @@ from handlers.common.errors import InvalidInput
 
 MediaKind = Literal["audio", "video", "image"]
 
+# fmt: off
 _VIDEO = frozenset({"mp4", "webm", "avi", "mpegts", "asf", "mpeg"})
 # Whisper reads the audio track of a video file, so "audio" accepts video containers too.
 ALLOWED: dict[str, frozenset[str]] = {
@@ -41,6 +42,7 @@ _CONTENT_TYPES: dict[str, str] = {
     "text/html": "html", "application/json": "json", "text/plain": "text", "application/pdf": "pdf",
     "application/xml": "xml", "text/xml": "xml",
 }
+# fmt: on
 _GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "application/unknown"})
 _FTYP_IMAGE = {b"avif": "avif", b"avis": "avif", b"heic": "heic", b"heix": "heic", b"mif1": "heic"}
 
@@ -69,6 +71,7 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+# fmt: off
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"ID3", "mp3"), (b"fLaC", "flac"), (b"OggS", "ogg"), (b"\x1a\x45\xdf\xa3", "webm"),
     (b"FORM", "aiff"), (b"#!AMR", "amr"), (b"caff", "caf"), (b"\x00\x00\x01\xba", "mpeg"),
@@ -80,6 +83,7 @@ _TEXT_PREFIXES: tuple[tuple[bytes, str], ...] = (
     (b"<!doctype html", "html"), (b"<html", "html"), (b"<?xml", "xml"), (b"<svg", "svg"),
     (b"{", "json"), (b"[", "json"),
 )
+# fmt: on
 
 
 def declared_format(content_type: str | None, name: str | None) -> str | None:

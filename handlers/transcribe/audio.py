@@ -45,10 +45,11 @@ def decode(data: bytes, param: str) -> np.ndarray:
     if declared is not None and declared > limit:
         raise _too_long(param, limit)  # refused before decoding: a small file can hold hours
     try:
-        samples = decode_audio(io.BytesIO(data), sampling_rate=SAMPLE_RATE)
-    except Exception:  # noqa: BLE001 - PyAV raises many types; the client's file is the cause
+        samples: np.ndarray = decode_audio(io.BytesIO(data), sampling_rate=SAMPLE_RATE)
+    except Exception:  # PyAV raises many types; the client's file is the cause
         raise InvalidInput(
-            param, f"{param} could not be decoded as audio (send wav, mp3, flac, ogg, m4a, webm...)",
+            param,
+            f"{param} could not be decoded as audio (send wav, mp3, flac, ogg, m4a, webm...)",
             code="invalid_audio",
         ) from None
     if samples.size == 0:
@@ -65,7 +66,7 @@ def _declared_duration(data: bytes) -> float | None:
     try:
         with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
             return container.duration / 1_000_000 if container.duration else None
-    except Exception:  # noqa: BLE001 - probing only; decode() reports unreadable files
+    except Exception:  # probing only; decode() reports unreadable files
         return None
 
 

@@ -98,7 +98,7 @@ def _load(name: str) -> LoadedModel:
             cpu_threads=threads,
             download_root=os.environ.get("TRANSCRIBE_DOWNLOAD_ROOT") or None,  # default: HF_HOME's hub cache
         )
-    except Exception as exc:  # noqa: BLE001 - reported as a clean server_error; the next job retries
+    except Exception as exc:  # reported as a clean server_error; the next job retries
         raise HandlerError(
             f"Could not load the transcription model {name!r} on {device}/{compute_type} ({type(exc).__name__})",
             code="model_load_failed",

@@ -51,8 +51,9 @@ def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
     passes = 2 if params.translate else 1
     started = time.perf_counter()
 
-    result = engine.transcribe(loaded, samples, {**options, "task": "transcribe"},
-                               lambda done: report_progress(job, 100 * done / passes))
+    result = engine.transcribe(
+        loaded, samples, {**options, "task": "transcribe"}, lambda done: report_progress(job, 100 * done / passes)
+    )
     segments = segment_dicts(result.segments, result.duration)
     output: dict[str, Any] = {
         "segments": segments,
@@ -66,13 +67,20 @@ def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
         output["word_timestamps"] = word_dicts(result.segments, result.duration)
     if params.translate:
         translated = engine.transcribe(
-            loaded, samples, {**options, "task": "translate", "word_timestamps": False},
+            loaded,
+            samples,
+            {**options, "task": "translate", "word_timestamps": False},
             lambda done: report_progress(job, 50 + 50 * done),
         )
-        output["translation"] = render_text(segment_dicts(translated.segments, translated.duration),
-                                            params.translation)
-    logger.info("transcribed %.1f s of audio in %.2f s (%s on %s, %d segments)", result.duration,
-                time.perf_counter() - started, loaded.label, loaded.device, len(segments))
+        output["translation"] = render_text(segment_dicts(translated.segments, translated.duration), params.translation)
+    logger.info(
+        "transcribed %.1f s of audio in %.2f s (%s on %s, %d segments)",
+        result.duration,
+        time.perf_counter() - started,
+        loaded.label,
+        loaded.device,
+        len(segments),
+    )
     return output
 
 
@@ -82,7 +90,7 @@ def handler(job: dict[str, Any]) -> dict[str, Any]:
         return _transcribe(job)
     except HandlerError as exc:
         return exc.to_output()
-    except Exception as exc:  # noqa: BLE001 - never a traceback to the client
+    except Exception as exc:  # never a traceback to the client
         return _unexpected(exc)
 
 

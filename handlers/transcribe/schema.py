@@ -77,7 +77,7 @@ def suppress_token_ids(value: str | list[int]) -> list[int]:
     try:
         return [int(part) for part in value.split(",") if part.strip()]
     except ValueError:
-        raise InvalidInput("suppress_tokens", "suppress_tokens must be comma-separated token ids, e.g. \"-1\"") from None
+        raise InvalidInput("suppress_tokens", 'suppress_tokens must be comma-separated token ids, e.g. "-1"') from None
 
 
 def fallback_temperatures(start: float, increment: float | None) -> tuple[float, ...]:

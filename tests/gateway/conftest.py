@@ -11,8 +11,8 @@ from typing import Any
 
 import openai
 import pytest
-from app.emulator import EmulatorEndpoint, create_emulator_app
 
+from app.emulator import EmulatorEndpoint, create_emulator_app
 from app.keys import IssuedKey, KeyStore
 from app.main import create_app
 from app.routing.loader import parse_routing
@@ -70,6 +70,10 @@ class Gateway:
 
         return asyncio.run(create())
 
+    def services_polls(self) -> int:
+        polls: int = self.app.state.watcher.polls
+        return polls
+
     def client(self, key: str, **options: Any) -> openai.OpenAI:
         options.setdefault("max_retries", 0)
         return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, **options)
@@ -78,16 +82,16 @@ class Gateway:
 def start_gateway(upstream: str, redis_url: str, prefix: str, **overrides: Any) -> Gateway:
     port = free_port()
     limited = overrides.pop("limited_upstream", upstream)
+    routing_text = overrides.pop("routing", None) or ROUTING.format(
+        upstream=upstream, runpod_key=RUNPOD_KEY, limited=limited
+    )
     settings = Settings(
         redis_url=redis_url,
         redis_prefix=prefix,
-        public_url=f"http://127.0.0.1:{port}",
+        public_url=overrides.pop("public_url", f"http://127.0.0.1:{port}"),
         signing_secret="test-signing-secret",
         signing_secret_is_random=False,
         **overrides,
-    )
-    routing_text = overrides.pop("routing", None) or ROUTING.format(
-        upstream=upstream, runpod_key=RUNPOD_KEY, limited=limited
     )
     app = create_app(settings, parse_routing(textwrap.dedent(routing_text), "test-routing.yaml"))
     server = ServerThread(app, port=port).start()

@@ -22,6 +22,12 @@ import httpx
 CALLS: Counter[str] = Counter()
 
 
+def _delay(text: str) -> float:
+    """``slow 2.5 rest of text`` sleeps 2.5 s."""
+    parts = text.split()
+    return float(parts[1]) if len(parts) > 1 else 5.0
+
+
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
     for message in reversed(messages):
         content = message.get("content")
@@ -93,7 +99,7 @@ async def chat(job: dict[str, Any]) -> AsyncIterator[Any]:
     if text == "crash":
         raise RuntimeError("worker exploded")
     if text.startswith("slow"):
-        await asyncio.sleep(float(text.split()[-1]) if " " in text else 5.0)
+        await asyncio.sleep(_delay(text))
     words = [f"{w} " for w in f"echo: {text}".split()]
     if not body.get("stream"):
         yield _completion(body, "".join(words).strip())
@@ -103,9 +109,10 @@ async def chat(job: dict[str, Any]) -> AsyncIterator[Any]:
         cut = stream.index("\n\n", len(stream) // 2) + 2  # after a whole event
         stream = stream[:cut] + 'data: {"error": {"message": "GPU fell off", "type": "server_error"}}\n\n'
     # Odd-sized pieces split events, lines and JSON mid-way, as worker-vllm's raw bytes do.
+    pause = 0.02 if "drip" in text else 0.0  # "drip": a generation slower than the watcher's polls
     for start in range(0, len(stream), 7):
         yield stream[start : start + 7]
-        await asyncio.sleep(0)
+        await asyncio.sleep(pause)
 
 
 def _vector(text: str, dims: int = 8) -> list[float]:
@@ -154,7 +161,7 @@ def images(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": {"type": "invalid_request_error", "message": f"unknown key {first}", "param": first}}
     prompt = data["prompt"]
     if prompt.startswith("slow"):
-        time.sleep(float(prompt.split()[-1]))
+        time.sleep(_delay(prompt))
     if prompt == "worker urls":
         return {"images": ["https://cdn.example.invalid/a.png"], "seed": 1}
     if prompt == "no output":

@@ -39,9 +39,9 @@ FAST = FetchSettings(connect_timeout_s=2, read_timeout_s=2, total_timeout_s=10, 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    hits: list[str] = []  # noqa: RUF012 - shared on purpose: the tests read what arrived
+    hits: list[str] = []  # shared on purpose: the tests read what arrived
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet test output
+    def log_message(self, format: str, *args: object) -> None:  # quiet test output
         return
 
     def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
@@ -215,8 +215,18 @@ def test_a_name_that_resolves_to_loopback_is_refused(origin: str, monkeypatch: p
 
 @pytest.mark.parametrize(
     "url",
-    ["file:///etc/passwd", "ftp://example.com/a.mp3", "gopher://example.com/", "data:audio/wav;base64,UklGRg==",
-     "//example.com/a.wav", "not a url", "http:///a.wav", "", 42, None],
+    [
+        "file:///etc/passwd",
+        "ftp://example.com/a.mp3",
+        "gopher://example.com/",
+        "data:audio/wav;base64,UklGRg==",
+        "//example.com/a.wav",
+        "not a url",
+        "http:///a.wav",
+        "",
+        42,
+        None,
+    ],
 )
 def test_only_http_urls_are_accepted(url: object) -> None:
     _invalid(url, "invalid_url")  # type: ignore[arg-type]
@@ -323,8 +333,13 @@ def test_errors_render_as_the_handler_error_shape(origin: str) -> None:
 def test_base64_raw_data_uri_urlsafe_and_wrapped_lines_decode() -> None:
     encoded = base64.b64encode(WAV).decode()
     wrapped = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
-    for value in (encoded, f"data:audio/wav;base64,{encoded}", base64.urlsafe_b64encode(WAV).decode(), wrapped,
-                  encoded.rstrip("=")):
+    for value in (
+        encoded,
+        f"data:audio/wav;base64,{encoded}",
+        base64.urlsafe_b64encode(WAV).decode(),
+        wrapped,
+        encoded.rstrip("="),
+    ):
         media = decode_base64_media(value, "audio", "audio_base64")
         assert (media.data, media.format) == (WAV, "wav")
     assert decode_base64_media(f"data:audio/wav;base64,{encoded}", "audio", "a").content_type == "audio/wav"

@@ -1,0 +1,111 @@
+"""Every job reaches a terminal state in our records: sweeper, replicas, expiry."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import httpx
+import redis
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from app.emulator import EmulatorEndpoint, create_emulator_app
+from app.jobs.watcher import WATCHED_INTERVAL_S
+from tests.gateway.conftest import Gateway, start_gateway, unique
+from tests.support.servers import ServerThread, free_port, serve
+
+
+def _enqueue(gateway: Gateway, key: str, path: str, body: dict[str, Any]) -> str:
+    headers = {"authorization": f"Bearer {key}", "prefer": "respond-async"}
+    response = httpx.post(f"{gateway.url}{path}", headers=headers, json=body, timeout=10)
+    assert response.status_code == 202, response.text
+    job_id: str = response.json()["id"]
+    return job_id
+
+
+def test_lost_callback_is_recovered_by_the_sweeper(emulator: ServerThread, redis_url: str, redis_prefix: str) -> None:
+    prefix = f"{redis_prefix}lost-{unique()}:"
+    # RunPod's callback goes to a port nobody listens on: it is lost.
+    gw = start_gateway(f"{emulator.url}/v2", redis_url, prefix, public_url=f"http://127.0.0.1:{free_port()}")
+    try:
+        key = gw.issue_key("sweep").key
+        job_id = _enqueue(gw, key, "/v1/embeddings", {"input": "nobody is watching"})
+        store = redis.Redis.from_url(redis_url)
+        deadline = time.monotonic() + 10
+        while not store.exists(f"{prefix}jobres:{job_id}"):
+            assert time.monotonic() < deadline, "the sweeper did not collect the result"
+            time.sleep(0.1)
+        kept = json.loads(store.get(f"{prefix}jobres:{job_id}") or b"{}")
+        assert kept["status"] == "COMPLETED" and kept["output"]["object"] == "list"
+        store.close()
+    finally:
+        gw.server.stop()
+
+
+def _watch(url: str, key: str, frames: list[dict[str, Any]]) -> None:
+    with connect(url, additional_headers={"authorization": f"Bearer {key}"}) as socket:
+        try:
+            while True:
+                frames.append(json.loads(socket.recv(timeout=20)))
+        except ConnectionClosed:
+            return
+
+
+def test_two_replicas_share_one_poller(emulator: ServerThread, redis_url: str, redis_prefix: str) -> None:
+    prefix = f"{redis_prefix}replicas-{unique()}:"
+    first = start_gateway(f"{emulator.url}/v2", redis_url, prefix)
+    second = start_gateway(f"{emulator.url}/v2", redis_url, prefix)
+    try:
+        key = first.issue_key("two-replicas").key
+        job_id = _enqueue(
+            first, key, "/v1/chat/completions",
+            {"stream": True, "messages": [{"role": "user", "content": "slow 2 drip a b c"}]},
+        )
+        started = time.monotonic()
+        frames: list[list[dict[str, Any]]] = [[], [], []]
+        threads = [
+            threading.Thread(target=_watch, args=(f"{gw.url.replace('http', 'ws')}/v1/jobs/chat/{job_id}/ws", key, f))
+            for gw, f in zip((first, second, second), frames, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        for seen in frames:
+            assert seen[-1]["status"] == "COMPLETED"
+            assert any(frame.get("stream") for frame in seen), "a watcher saw no chunks"
+        elapsed = time.monotonic() - started
+        polls = first.services_polls() + second.services_polls()
+        # One poller polls a watched job every 0.25 s; independent pollers per watcher would triple it.
+        single_poller = elapsed / WATCHED_INTERVAL_S
+        assert polls <= single_poller * 1.3 + 4, (polls, elapsed)
+    finally:
+        first.server.stop()
+        second.server.stop()
+
+
+def test_expired_job_says_it_expired(redis_url: str, redis_prefix: str) -> None:
+    endpoints = {"emb-ep": EmulatorEndpoint(handler="tests.gateway.workers:embeddings")}
+    # RunPod keeps /run results for 30 minutes; this emulator forgets them after half a second.
+    with serve(create_emulator_app(endpoints, api_key="rp-test-key", run_result_ttl_s=0.5)) as short_lived:
+        gw = start_gateway(f"{short_lived.url}/v2", redis_url, f"{redis_prefix}gone-{unique()}:", result_ttl_s=0)
+        try:
+            key = gw.issue_key("expiry").key
+            job_id = _enqueue(gw, key, "/v1/embeddings", {"input": "short lived"})
+            headers = {"authorization": f"Bearer {key}"}
+            deadline = time.monotonic() + 10
+            while True:
+                response = httpx.get(f"{gw.url}/v1/jobs/embeddings/{job_id}", headers=headers)
+                if response.status_code == 404:
+                    break
+                assert time.monotonic() < deadline, response.text
+                time.sleep(0.2)
+            error = response.json()["error"]
+            assert error["code"] == "job_expired" and "expired" in error["message"]
+            missing = httpx.get(f"{gw.url}/v1/jobs/embeddings/not-a-job", headers=headers)
+            assert missing.status_code == 404 and missing.json()["error"]["code"] == "job_not_found"
+        finally:
+            gw.server.stop()
