@@ -11,11 +11,12 @@ from litestar import Request, Response
 
 from app.auth import Principal
 from app.disconnect import unless_disconnected
-from app.errors import UpstreamError, UpstreamTimeout
+from app.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from app.jobs.idempotency import Idempotency
 from app.jobs.records import TERMINAL_STATUSES, JobRecord, new_record
 from app.routing.resolver import Route
 from app.services import Services
+from app.surfaces.handler_fields import client_param
 from app.upstream.worker_errors import output_error, worker_error
 
 ENQUEUE_OBJECTS = {
@@ -74,8 +75,13 @@ async def run_sync(
     route: Route,
     job_input: dict[str, Any],
     options: dict[str, Any] | None = None,
+    fields: dict[str, str] | None = None,
 ) -> Any:
-    """Start with /runsync, poll until terminal or ``sync_timeout_s``; 504 names the job id."""
+    """Start with /runsync, poll until terminal or ``sync_timeout_s``; 504 names the job id.
+
+    ``fields`` is the surface's client → handler field table, so a handler's complaint about
+    ``num_images`` reaches the client as one about ``n``.
+    """
     client = services.client
     started = time.monotonic()
 
@@ -134,7 +140,12 @@ async def run_sync(
     final = await unless_disconnected(request, poll(), lambda: cancel(job_id))
     if final.get("status") != record.status:
         await services.jobs.set_status(job_id, str(final["status"]))
-    return terminal_output(final, job_id)
+    try:
+        return terminal_output(final, job_id)
+    except InvalidRequest as exc:
+        if fields is not None:
+            exc.param = client_param(fields, exc.param)
+        raise
 
 
 async def enqueue(

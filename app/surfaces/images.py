@@ -136,6 +136,7 @@ async def generate_images(request: Request[Any, Any, Any], state: State) -> Resp
             digest=hashlib.sha256(raw).hexdigest(),
             options={"response_format": response_format},
         )
-    output = await run_sync(services, request, principal, route, job_input, {"response_format": response_format})
+    options = {"response_format": response_format}
+    output = await run_sync(services, request, principal, route, job_input, options, IMAGES_FIELDS)
     content = msgspec.json.encode(await to_openai(services, output, response_format))
     return Response(content=content, media_type="application/json")

@@ -135,7 +135,7 @@ async def create_transcription(request: Request[Any, Any, Any], state: State) ->
         return await enqueue(
             services, request, principal, route, job_input, webhook_url=webhook_url, digest=digest, options=options
         )
-    output = await run_sync(services, request, principal, route, job_input, options)
+    output = await run_sync(services, request, principal, route, job_input, options, TRANSCRIBE_FIELDS)
     content, media_type = render(output, response_format, words=words)
     if isinstance(content, str):
         return Response(content=content.encode(), media_type=media_type)

@@ -27,13 +27,11 @@ def max_duration_s() -> float:
     return float(raw) if raw else DEFAULT_MAX_DURATION_S
 
 
-def load(params: TranscribeInput) -> tuple[np.ndarray, str]:
-    """(samples, the field they came from); errors name ``audio`` or ``audio_base64``."""
+def load(params: TranscribeInput) -> np.ndarray:
+    """The job's audio as samples; errors name ``audio`` or ``audio_base64``."""
     if params.audio is not None:
-        media = fetch_media(params.audio, "audio", "audio")
-        return decode(media.data, "audio"), "audio"
-    media = decode_base64_media(params.audio_base64, "audio", "audio_base64")
-    return decode(media.data, "audio_base64"), "audio_base64"
+        return decode(fetch_media(params.audio, "audio", "audio").data, "audio")
+    return decode(decode_base64_media(params.audio_base64, "audio", "audio_base64").data, "audio_base64")
 
 
 def decode(data: bytes, param: str) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from handlers.common.errors import HandlerError, server_error
@@ -19,6 +20,21 @@ from handlers.transcribe.output import render_text, segment_dicts, word_dicts
 from handlers.transcribe.schema import TranscribeInput, fallback_temperatures, parse, suppress_token_ids
 
 logger = logging.getLogger("handlers.transcribe")
+_PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP; long files have 1000s of segments
+
+
+def _progress(job: dict[str, Any], start: float, span: float) -> Callable[[float], None]:
+    """Report ``start + span * done`` percent, at most every ``_PROGRESS_INTERVAL_S``."""
+    last = -_PROGRESS_INTERVAL_S
+
+    def report(done: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= _PROGRESS_INTERVAL_S or done >= 1.0:
+            last = now
+            report_progress(job, start + span * done)
+
+    return report
 
 
 def decoding_options(params: TranscribeInput) -> dict[str, Any]:
@@ -45,15 +61,13 @@ def decoding_options(params: TranscribeInput) -> dict[str, Any]:
 
 def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
     params = parse(job.get("input"))
-    samples, _ = audio.load(params)  # bad audio fails before the model loads
+    samples = audio.load(params)  # bad audio fails before the model loads
     loaded = engine.get_model(engine.choose_model(params.model))
     options = decoding_options(params)
-    passes = 2 if params.translate else 1
+    share = 50.0 if params.translate else 100.0  # with translate, each pass is half the work
     started = time.perf_counter()
 
-    result = engine.transcribe(
-        loaded, samples, {**options, "task": "transcribe"}, lambda done: report_progress(job, 100 * done / passes)
-    )
+    result = engine.transcribe(loaded, samples, {**options, "task": "transcribe"}, _progress(job, 0.0, share))
     segments = segment_dicts(result.segments, result.duration)
     output: dict[str, Any] = {
         "segments": segments,
@@ -70,7 +84,7 @@ def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
             loaded,
             samples,
             {**options, "task": "translate", "word_timestamps": False},
-            lambda done: report_progress(job, 50 + 50 * done),
+            _progress(job, 50.0, 50.0),
         )
         output["translation"] = render_text(segment_dicts(translated.segments, translated.duration), params.translation)
     logger.info(

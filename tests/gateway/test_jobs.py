@@ -161,5 +161,6 @@ def test_runpod_ops_routes_are_admin_only(gateway: Gateway, api_key: str) -> Non
 
 
 def test_callback_with_bad_signature_is_refused(gateway: Gateway) -> None:
-    response = httpx.post(f"{gateway.url}/v1/webhooks/runpod/some-nonce?sig=00", json={"id": "x", "status": "COMPLETED"})
+    body = {"id": "x", "status": "COMPLETED"}
+    response = httpx.post(f"{gateway.url}/v1/webhooks/runpod/some-nonce?sig=00", json=body)
     assert response.status_code == 404

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import socket
 import threading
 import time
 import wave
@@ -40,6 +41,7 @@ FAST = FetchSettings(connect_timeout_s=2, read_timeout_s=2, total_timeout_s=10, 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     hits: list[str] = []  # shared on purpose: the tests read what arrived
+    hosts: list[str] = []
 
     def log_message(self, format: str, *args: object) -> None:  # quiet test output
         return
@@ -72,6 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         type(self).hits.append(parts.path)
+        type(self).hosts.append(self.headers.get("Host", ""))
         path, query = parts.path, parse_qs(parts.query)
         if path in ("/audio.wav", "/blob"):
             self._send(200, WAV, "audio/wav" if path == "/audio.wav" else "application/octet-stream")
@@ -169,6 +172,30 @@ def test_allowlist_accepts_a_bare_host_or_a_url(origin: str, monkeypatch: pytest
     for entry in ("127.0.0.1", f"{origin}/", f" other.example , {origin.removeprefix('http://')}"):
         monkeypatch.setenv("MEDIA_FETCH_ALLOWLIST", entry)
         assert fetch_media(f"{origin}/audio.wav", "audio", "audio", settings=FAST).data == WAV
+
+
+def test_the_checked_address_is_the_one_connected_to(origin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the name is resolved once, by the check; httpx gets the checked IP.
+
+    Only the system resolver is faked: media.example.test resolves to a public address,
+    and connections to that address are routed to the local test server.
+    """
+    port = int(origin.rsplit(":", 1)[1])
+    real = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def resolver(host: str, *args: object, **kwargs: object) -> object:
+        lookups.append(host)
+        if host == "media.example.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port))]
+        return real("127.0.0.1" if host == "93.184.215.14" else host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    monkeypatch.delenv("MEDIA_FETCH_ALLOWLIST")
+    media = fetch_media(f"http://media.example.test:{port}/audio.wav", "audio", "audio", settings=FAST)
+    assert media.data == WAV
+    assert lookups == ["media.example.test", "93.184.215.14"]  # the name once, then the checked IP
+    assert _Handler.hosts[-1] == f"media.example.test:{port}"  # virtual hosting still sees the name
 
 
 # --- refusals before any connection ----------------------------------------------------------

@@ -30,7 +30,9 @@ def seed_check(secret: str, headers: dict[str, str], body: bytes) -> bool:
     timestamp = headers["x-dryapi-timestamp"]
     if abs(int(time.time()) - int(timestamp)) > 300:
         return False
-    expected = "sha256=" + hmac.new(secret.encode(), f"{timestamp}.{body.decode()}".encode(), hashlib.sha256).hexdigest()
+    expected = (
+        "sha256=" + hmac.new(secret.encode(), f"{timestamp}.{body.decode()}".encode(), hashlib.sha256).hexdigest()
+    )
     return hmac.compare_digest(headers["x-dryapi-signature"], expected)
 
 
@@ -147,7 +149,9 @@ async def test_redirect_is_a_failure_and_never_followed(
     assert (record["state"], record["last_status"], record["last_error"]) == ("dead", 302, "redirect_302")
 
 
-async def test_timeout_is_a_failure(make_outbox: OutboxFactory, receiver: tuple[Receiver, ServerThread], token: str) -> None:
+async def test_timeout_is_a_failure(
+    make_outbox: OutboxFactory, receiver: tuple[Receiver, ServerThread], token: str
+) -> None:
     app, server = receiver
     outbox = make_outbox(schedule=(0, 0.1), timeout_s=0.3)
     async with running(outbox):
@@ -199,7 +203,7 @@ async def test_missing_secret_fails_permanently_without_sending(
     outbox = make_outbox()
     async with running(outbox):
         delivery_id = await outbox.enqueue(
-            key_id="key_unknown", url=f"{server.url}/{token}/ok", event="job.completed", data=DATA
+            key_id="missing_key", url=f"{server.url}/{token}/ok", event="job.completed", data=DATA
         )
         await eventually(lambda: outbox.stats["dead"] == 1)
     assert app.at(token) == []
