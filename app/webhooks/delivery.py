@@ -78,7 +78,14 @@ def _target(url: str, allowlist: frozenset[str]) -> _Target:
     allowlisted = is_allowlisted(host, explicit_port, allowlist)
     if scheme != "https" and not allowlisted:
         raise _Refused("https_required", permanent=True)
-    userinfo, _, host_header = parts.netloc.rpartition("@")
+    if _ip_literal(host) is None:
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise _Refused("invalid_url", permanent=True) from None
+    authority = f"[{host}]" if ":" in host else host
+    host_header = authority if explicit_port is None else f"{authority}:{explicit_port}"
+    userinfo = parts.netloc.rpartition("@")[0]
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -136,6 +143,8 @@ class Sender:
             return AttemptResult(ok=False, error=refused.reason, refused=True, permanent=refused.permanent)
         except TimeoutError:
             return AttemptResult(ok=False, error="timeout")
+        except Exception as exc:  # e.g. a URL httpx cannot express: a failed attempt, never a crash
+            return AttemptResult(ok=False, error=type(exc).__name__)
 
     async def _addresses(self, target: _Target) -> list[str]:
         literal = _ip_literal(target.host)

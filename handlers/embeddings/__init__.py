@@ -1,4 +1,4 @@
 """Embeddings worker: sentence-transformers behind the worker-infinity-embedding dialect.
 
-See CONTRACT.md for the input/output contract and the environment variables.
+See handlers/README.md for the input/output contract and the environment variables.
 """

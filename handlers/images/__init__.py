@@ -1,1 +1,1 @@
-"""Images worker: diffusers text-to-image in the sdxl-style dialect (see CONTRACT.md)."""
+"""Images worker: diffusers text-to-image in the sdxl-style dialect (see handlers/README.md)."""

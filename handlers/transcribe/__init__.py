@@ -1,1 +1,1 @@
-"""Transcribe worker: faster-whisper in the worker-faster_whisper dialect (see CONTRACT.md)."""
+"""Transcribe worker: faster-whisper in the worker-faster_whisper dialect (see handlers/README.md)."""

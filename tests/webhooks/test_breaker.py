@@ -48,7 +48,7 @@ async def test_breaker_trips_holds_and_resume_releases(
 async def test_breaker_counts_deliveries_not_attempts_and_success_resets(
     make_outbox: OutboxFactory, receiver: tuple[Receiver, ServerThread], token: str
 ) -> None:
-    app, server = receiver
+    _app, server = receiver
     outbox = make_outbox(schedule=(0, 0.05, 0.05), breaker_threshold=3)
     async with running(outbox):
         for _ in range(2):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import time
@@ -105,7 +106,7 @@ async def test_failing_twice_then_succeeding_takes_three_identical_attempts(
     assert {a.delivery_id for a in arrivals} == {delivery_id}
     assert len({a.body for a in arrivals}) == 1
     assert all(seed_check(SECRETS["key_a"], a.headers, a.body) for a in arrivals)
-    gaps = [later.at - earlier.at for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(arrivals)]
     assert all(gap >= 0.18 for gap in gaps), gaps
     record = await outbox.delivery(delivery_id)
     assert record is not None and (record["state"], record["attempts"]) == ("delivered", 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -48,6 +49,40 @@ async def test_two_replicas_make_each_attempt_once(
     assert await first.status("key_rep") == {"paused": False, "consecutive_failures": 0, "pending": 0}
 
 
+async def test_graceful_stop_finishes_the_attempt_in_flight(
+    make_outbox: OutboxFactory, receiver: tuple[Receiver, ServerThread], token: str
+) -> None:
+    app, server = receiver
+    outbox = make_outbox()
+    async with running(outbox):
+        delivery_id = await outbox.enqueue(
+            key_id="key_stop", url=f"{server.url}/{token}/sleep400", event="job.completed", data=DATA
+        )
+        await eventually(lambda: len(app.at(token)) == 1)
+    # run() returned only after the attempt was recorded: nothing is left for another worker.
+    record = await outbox.delivery(delivery_id)
+    assert record is not None and record["state"] == "delivered"
+    assert await outbox.status("key_stop") == {"paused": False, "consecutive_failures": 0, "pending": 0}
+
+
+async def test_cancelled_worker_gives_its_claims_back_at_once(
+    make_outbox: OutboxFactory, receiver: tuple[Receiver, ServerThread], token: str
+) -> None:
+    app, server = receiver
+    first = make_outbox()  # default lease: timeout_s + 30 s
+    task = asyncio.create_task(first.run(asyncio.Event()))
+    delivery_id = await first.enqueue(key_id="key_cancel", url=f"{server.url}/{token}/hang1500", event="e", data=DATA)
+    await eventually(lambda: len(app.at(token)) == 1)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    second = make_outbox()
+    async with running(second):
+        await eventually(lambda: second.stats["delivered"] == 1, timeout=5)  # well before the lease would expire
+    assert [a.delivery_id for a in app.at(token)] == [delivery_id, delivery_id]
+    assert first.stats["delivered"] == 0
+
+
 async def test_sigkilled_worker_deliveries_are_finished_by_another_exactly_once(
     make_outbox: OutboxFactory,
     receiver: tuple[Receiver, ServerThread],
@@ -76,7 +111,8 @@ async def test_sigkilled_worker_deliveries_are_finished_by_another_exactly_once(
     try:
         await eventually(lambda: b"worker ready" in log_path.read_bytes(), timeout=20)
         producer = make_outbox(schedule=config["schedule"], lease_s=2.5)  # enqueues only, until the kill
-        waiting, in_flight = [], []
+        waiting: list[str] = []
+        in_flight: list[str] = []
         for i in range(20):
             # Even: the first attempt fails fast, so the delivery waits for its retry.
             # Odd: the first attempt hangs at the receiver, so it is in flight when the worker dies.

@@ -27,6 +27,7 @@ FAKE_DNS = {
     "rebind.example.test": ["93.184.216.34", "10.0.0.5"],  # one public answer does not make it safe
     "hooks.example.test": ["127.0.0.1"],
     "evil.example.test": ["127.0.0.1"],
+    "xn--bcher-kva.example.test": ["172.16.0.9"],  # bücher.example.test, resolved in its IDNA form
 }
 
 
@@ -59,6 +60,7 @@ REFUSED = [
     ("https://[::ffff:127.0.0.1]:{port}/{token}/ok", "address_not_allowed"),
     ("https://private.example.test/{token}/ok", "address_not_allowed"),
     ("https://rebind.example.test/{token}/ok", "address_not_allowed"),
+    ("https://b\u00fccher.example.test/{token}/ok", "address_not_allowed"),
     ("http://127.0.0.1:{port}/{token}/ok", "https_required"),
     ("http://example.com/{token}/ok", "https_required"),
     ("file:///etc/passwd", "invalid_url"),
