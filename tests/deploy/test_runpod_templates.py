@@ -45,7 +45,9 @@ async def _endpoint(data: dict[str, Any]) -> dict[str, str]:
     return {"id": f"ep-{len(CREATED)}"}
 
 
-def test_script_creates_template_then_endpoint(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_script_creates_template_then_endpoint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", "k")
     with serve(Litestar([_template, _endpoint])) as fake_runpod:
         code = create_endpoints.main(

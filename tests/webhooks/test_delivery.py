@@ -10,9 +10,12 @@ import json
 import re
 import time
 
-from app.webhooks import verify
+import pytest
+
+from app.store import Keys, create_redis
+from app.webhooks import WebhookOutbox, verify
 from tests.support.servers import ServerThread
-from tests.webhooks.conftest import SECRETS, OutboxFactory, eventually, running
+from tests.webhooks.conftest import SECRETS, OutboxFactory, eventually, running, secret_from
 from tests.webhooks.receiver import Receiver
 
 DATA = {
@@ -212,3 +215,25 @@ async def test_missing_secret_fails_permanently_without_sending(
     assert record is not None
     assert (record["state"], record["attempts"], record["last_error"]) == ("dead", 0, "no_secret")
     assert outbox.stats["failed_attempt"] == 0
+
+
+async def test_memory_backend_runs_the_same_outbox(receiver: tuple[Receiver, ServerThread], token: str) -> None:
+    """``REDIS_URL=memory://`` (fakeredis) runs the Lua scripts too, given ``fakeredis[lua]`` (lupa)."""
+    pytest.importorskip("lupa")
+    app, server = receiver
+    client = create_redis("memory://")
+    outbox = WebhookOutbox(
+        client,
+        Keys("mem:"),
+        secret_for=secret_from,
+        schedule=(0, 0.1),
+        allowlist=frozenset({"127.0.0.1"}),
+        poll_interval_s=0.05,
+    )
+    async with running(outbox):
+        delivery_id = await outbox.enqueue(key_id="key_a", url=f"{server.url}/{token}/fail1", event="e", data=DATA)
+        await eventually(lambda: outbox.stats["delivered"] == 1)
+    assert [a.status for a in app.at(token)] == [500, 200]
+    assert {a.delivery_id for a in app.at(token)} == {delivery_id}
+    assert await outbox.status("key_a") == {"paused": False, "consecutive_failures": 0, "pending": 0}
+    await client.aclose()
