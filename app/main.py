@@ -17,6 +17,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
+from app.admin.webhooks import webhooks_admin_router
 from app.auth import Authenticator, AuthMiddleware
 from app.errors import EXCEPTION_HANDLERS
 from app.files import FileStore, download_file
@@ -28,6 +29,7 @@ from app.jobs.tracker import JobTracker
 from app.jobs.watcher import JobWatcher
 from app.jobs.websocket import job_events
 from app.keys import KeyStore
+from app.metrics import WEBHOOK_DELIVERIES
 from app.ops.runpod import runpod_router
 from app.routing.loader import LoadedRouting, load_routing
 from app.services import RoutingHolder, Services
@@ -40,6 +42,7 @@ from app.surfaces.images import generate_images
 from app.surfaces.models import list_models, retrieve_model
 from app.surfaces.transcribe import create_transcription
 from app.upstream.client import RunPodClient
+from app.webhooks import WebhookOutbox, WebhookSettings
 from app.webhooks.runpod_callback import runpod_callback
 
 log = structlog.get_logger("dryapi")
@@ -63,6 +66,7 @@ ROUTE_HANDLERS: list[Any] = [
     job_events,
     runpod_callback,
     runpod_router,
+    webhooks_admin_router,
 ]
 
 
@@ -91,6 +95,27 @@ def build_services(settings: Settings, routing: LoadedRouting) -> Services:
     )
 
 
+def build_outbox(services: Services, config: WebhookSettings | None = None) -> WebhookOutbox:
+    """Durable, signed client webhooks; each tenant's deliveries are signed with its own secret."""
+    config = config or WebhookSettings.from_env()
+    fallback = services.settings.webhook_secret
+
+    async def secret_for(key_id: str) -> str | None:
+        record = await services.key_store.get(key_id)
+        return (record.webhook_secret if record else None) or fallback
+
+    return WebhookOutbox(
+        services.redis,
+        services.keys,
+        secret_for=secret_for,
+        schedule=config.schedule,
+        allowlist=services.settings.webhook_allowlist | config.allowlist,
+        timeout_s=config.timeout_s,
+        breaker_threshold=config.breaker_threshold,
+        on_outcome=lambda outcome: WEBHOOK_DELIVERIES.labels(outcome=outcome).inc(),
+    )
+
+
 async def _check_exposure(services: Services) -> None:
     """A gateway reachable from other hosts never runs without keys."""
     settings = services.settings
@@ -105,11 +130,16 @@ async def _check_exposure(services: Services) -> None:
         )
 
 
-def create_app(settings: Settings | None = None, routing: LoadedRouting | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None,
+    routing: LoadedRouting | None = None,
+    webhooks: WebhookSettings | None = None,
+) -> Litestar:
     settings = settings or load_settings()
     routing = routing or load_routing(settings.routing_path)
     services = build_services(settings, routing)
-    tracker = JobTracker(services, outbox=None)
+    outbox = build_outbox(services, webhooks)
+    tracker = JobTracker(services, outbox=outbox)
     watcher = JobWatcher(services, tracker)
     events = EventHub(services)
 
@@ -117,7 +147,7 @@ def create_app(settings: Settings | None = None, routing: LoadedRouting | None =
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await _check_exposure(services)
         stop = asyncio.Event()
-        background = [asyncio.create_task(watcher.run(stop))]
+        background = [asyncio.create_task(watcher.run(stop)), asyncio.create_task(outbox.run(stop))]
         try:
             yield
         finally:
@@ -146,6 +176,7 @@ def create_app(settings: Settings | None = None, routing: LoadedRouting | None =
     app.state.authenticator = services.authenticator
     app.state.signer = services.signer
     app.state.files = services.files
+    app.state.outbox = outbox
     app.state.tracker = tracker
     app.state.watcher = watcher
     app.state.events = events

@@ -82,6 +82,7 @@ class Gateway:
 def start_gateway(upstream: str, redis_url: str, prefix: str, **overrides: Any) -> Gateway:
     port = free_port()
     limited = overrides.pop("limited_upstream", upstream)
+    webhooks = overrides.pop("webhooks", None)
     routing_text = overrides.pop("routing", None) or ROUTING.format(
         upstream=upstream, runpod_key=RUNPOD_KEY, limited=limited
     )
@@ -93,7 +94,7 @@ def start_gateway(upstream: str, redis_url: str, prefix: str, **overrides: Any) 
         signing_secret_is_random=False,
         **overrides,
     )
-    app = create_app(settings, parse_routing(textwrap.dedent(routing_text), "test-routing.yaml"))
+    app = create_app(settings, parse_routing(textwrap.dedent(routing_text), "test-routing.yaml"), webhooks)
     server = ServerThread(app, port=port).start()
     return Gateway(server.url, settings, app, server)
 

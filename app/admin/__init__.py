@@ -1,0 +1,1 @@
+"""Operator routes under /admin (admin keys only)."""
