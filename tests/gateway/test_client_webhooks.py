@@ -103,7 +103,8 @@ def test_failed_and_cancelled_jobs_send_job_failed(hooked: Gateway, receiver: tu
     httpx.post(f"{hooked.url}/v1/jobs/images/{slow}/cancel", headers={"authorization": f"Bearer {tenant.key}"})
     deadline = time.monotonic() + 15
     while True:
-        failed = [json.loads(a.body)["data"] for a in hooks.at(token) if a.headers.get("x-dryapi-event") == "job.failed"]
+        events = [a for a in hooks.at(token) if a.headers.get("x-dryapi-event") == "job.failed"]
+        failed = [json.loads(a.body)["data"] for a in events]
         if len(failed) >= 2:
             break
         assert time.monotonic() < deadline, failed
