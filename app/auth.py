@@ -15,8 +15,9 @@ from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from app.errors import AuthenticationFailed, PermissionDenied
+from app.errors import AuthenticationFailed, PermissionDenied, Unavailable
 from app.keys import ApiKeyRecord, KeyStore
+from app.redis_guard import RedisGuard, RedisUnavailable
 
 OPEN_MODE_RECHECK_S = 1.0
 _NEGATIVE_CACHE_S = 2.0
@@ -42,8 +43,13 @@ class Authenticator:
         allow_open: bool,
         cache_s: float,
         default_webhook_secret: str | None,
+        guard: RedisGuard | None = None,
+        fail_open: bool = False,
     ) -> None:
         self._store = store
+        # Shared with the limiter and usage: one breaker per process for one Redis.
+        self.guard = guard or RedisGuard()
+        self.fail_open = fail_open
         self._admin_key = admin_key
         self._allow_open = allow_open
         self._cache_s = cache_s
@@ -57,7 +63,10 @@ class Authenticator:
             return False
         now = time.monotonic()
         if now >= self._open_until:
-            self._open = await self._store.count() == 0
+            try:
+                self._open = await self.guard.run(self._store.count) == 0
+            except RedisUnavailable:
+                return False  # without Redis nobody can tell whether keys exist: never open
             self._open_until = now + OPEN_MODE_RECHECK_S
         return self._open
 
@@ -81,7 +90,14 @@ class Authenticator:
         if cached is not None and cached[0] > now:
             principal = cached[1]
         else:
-            record = await self._store.lookup(key)
+            try:
+                record = await self.guard.run(lambda: self._store.lookup(key))
+            except RedisUnavailable as exc:
+                # A key this process has seen passes on its stale entry in fail-open mode;
+                # an unknown key is never admitted without Redis.
+                if self.fail_open and cached is not None and cached[1] is not None:
+                    return cached[1]
+                raise Unavailable("API keys cannot be checked right now", retry_after_s=exc.retry_after_s) from None
             principal = self._principal(record) if record else None
             ttl = self._cache_s if principal else _NEGATIVE_CACHE_S
             if len(self._cache) > 10_000:

@@ -6,12 +6,17 @@ import argparse
 import asyncio
 import os
 import secrets
+import shutil
+import signal
 import sys
+import tempfile
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 import msgspec
 
+from app.observability.logging import configure_logging
 from app.routing.loader import LoadedRouting, RoutingError, load_routing
 from app.settings import SettingsError, is_loopback_host, load_settings
 from app.store import is_memory_url
@@ -68,24 +73,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Every worker process must sign and verify with the same secret.
         os.environ["DRYAPI_SIGNING_SECRET"] = secrets.token_hex(32)
     try:
-        load_settings(host=args.host)
+        settings = load_settings(host=args.host)
     except SettingsError as exc:
         return _fail(str(exc))
     if args.local:
         os.environ["DRYAPI_LOCAL_UPSTREAM"] = _start_local_emulator(routing, args.port)
         print(f"dryapi-gateway: local mode, emulator at {os.environ['DRYAPI_LOCAL_UPSTREAM']}", file=sys.stderr)
     print(f"dryapi-gateway: serving on http://{args.host}:{args.port}/v1", file=sys.stderr)
-    uvicorn.run(
-        "app.main:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        access_log=False,  # the app logs requests itself; server logs would show query strings
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=int(os.environ.get("DRYAPI_DRAIN_S", "30")),
-    )
+    configure_logging(settings.log_format)
+    metrics_dir = _metrics_dir(args.workers)
+    # uvicorn re-raises SIGTERM once its graceful shutdown is done: exit 0 then, a clean stop.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.run(
+            "app.main:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            access_log=False,  # the app logs requests itself; server logs would show query strings
+            log_config=None,  # server loggers go through the app's structlog setup (app/observability)
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=settings.drain_s,
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def _metrics_dir(workers: int) -> str | None:
+    """Worker processes share Prometheus values through files in a fresh directory, removed at exit."""
+    if workers <= 1:
+        return None
+    parent = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    path = tempfile.mkdtemp(prefix="dryapi-metrics-", dir=parent if parent and os.path.isdir(parent) else None)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 # emulator ------------------------------------------------------------------------------------
@@ -140,6 +168,33 @@ async def _with_store(action: Any) -> Any:
         return await action(KeyStore(redis, Keys(settings.redis_prefix)))
     finally:
         await redis.aclose()
+
+
+async def _usage_report(args: argparse.Namespace) -> Any:
+    from app import usage
+    from app.store import Keys, create_redis
+
+    settings = load_settings()
+    if is_memory_url(settings.redis_url):
+        raise SettingsError("usage lives in Redis: set REDIS_URL to the gateway's Redis server")
+    start, end = usage.report_range(args.from_, args.to)
+    redis = create_redis(settings.redis_url)
+    try:
+        return await usage.report(redis, Keys(settings.redis_prefix), args.id, start, end)
+    finally:
+        await redis.aclose()
+
+
+def cmd_keys_usage(args: argparse.Namespace) -> int:
+    from app import usage
+    from app.errors import InvalidRequest
+
+    try:
+        body = asyncio.run(_usage_report(args))
+    except (SettingsError, InvalidRequest) as exc:
+        return _fail(str(exc))
+    print(msgspec.json.encode(body).decode() if args.json else usage.format_report(body))
+    return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -215,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     for sub in (create, listing, revoke):
         sub.set_defaults(func=cmd_keys)
+    usage = keys_commands.add_parser("usage", help="a key's usage per UTC day and surface")
+    usage.add_argument("id")
+    usage.add_argument("--from", dest="from_", metavar="YYYY-MM-DD", help="first UTC day (default today)")
+    usage.add_argument("--to", metavar="YYYY-MM-DD", help="last UTC day (default today)")
+    usage.add_argument("--json", action="store_true")
+    usage.set_defaults(func=cmd_keys_usage)
     return parser
 
 

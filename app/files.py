@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from litestar import Response, get
 from litestar.datastructures import State
 
+from app import docs
 from app.errors import InvalidRequest, NotFound
 from app.signing import Signer
 from app.store import Keys
@@ -70,7 +71,15 @@ class FileStore:
         return content_type.decode(), data
 
 
-@get("/v1/files/{file_id:str}", exclude_from_auth=True, summary="Download signed media", tags=["files"])
+@get(
+    "/v1/files/{file_id:str}",
+    exclude_from_auth=True,
+    summary="Download signed media",
+    description="Generated images and staged uploads, through signed links (`exp`, `sig`) valid for "
+    "DRYAPI_FILE_TTL_S; no API key.",
+    tags=["files"],
+    responses=docs.FILE_RESPONSES,
+)
 async def download_file(file_id: str, state: State, exp: int | None = None, sig: str | None = None) -> Response[Any]:
     signer: Signer = state.signer
     if exp is None or not sig:

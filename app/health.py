@@ -1,7 +1,8 @@
-"""/healthz (the process is alive) and /readyz (it can serve: Redis, routing, upstream)."""
+"""/healthz (the process is alive) and /readyz (it can serve: Redis, routing, upstream; not draining)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Response, get
@@ -9,29 +10,62 @@ from litestar.datastructures import State
 
 from app.services import Services
 
+# A readiness probe must answer within its own timeout even when Redis hangs.
+_REDIS_PING_TIMEOUT_S = 1.0
 
-@get("/healthz", exclude_from_auth=True, tags=["ops"], summary="Liveness")
+
+@get(
+    "/healthz",
+    exclude_from_auth=True,
+    tags=["ops"],
+    summary="Liveness",
+    description="200 while the process runs; checks nothing else (use it for liveness probes).",
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", exclude_from_auth=True, tags=["ops"], summary="Readiness")
+async def _redis_ok(services: Services) -> bool:
+    try:
+        return bool(await asyncio.wait_for(services.redis.ping(), _REDIS_PING_TIMEOUT_S))
+    except Exception:
+        return False
+
+
+def _upstream(services: Services) -> str | bool:
+    if services.settings.local_upstream:
+        return "local"
+    # Configured = at least one model the resolver can route (an endpoint id and a key or own base URL).
+    config = services.routing.config
+    key = config.upstream.api_key
+    return any(m.endpoint_id and (key or m.base_url) for s in config.surfaces.values() for m in s.models.values())
+
+
+@get(
+    "/readyz",
+    exclude_from_auth=True,
+    tags=["ops"],
+    summary="Readiness",
+    description="200 when Redis answers, a routing config is loaded and an upstream is configured; "
+    "503 otherwise and from the moment the process starts draining (SIGTERM), so load balancers "
+    "stop sending before the listener closes.",
+)
 async def readyz(state: State) -> Response[dict[str, Any]]:
     services: Services = state.services
-    checks: dict[str, Any] = {}
+    drain = getattr(state, "drain", None)
+    draining = bool(drain is not None and drain.active)
+    loaded = services.routing.loaded
+    checks: dict[str, Any] = {
+        "redis": await _redis_ok(services),
+        "routing": {"source": loaded.source, "sha256": loaded.sha256} if loaded is not None else False,
+        "upstream": _upstream(services),
+    }
     try:
-        checks["redis"] = bool(await services.redis.ping())
+        open_mode = await asyncio.wait_for(services.authenticator.is_open(), _REDIS_PING_TIMEOUT_S)
     except Exception:
-        checks["redis"] = False
-    checks["routing"] = {"source": services.routing.loaded.source, "sha256": services.routing.loaded.sha256}
-    config = services.routing.config
-    checks["upstream"] = "local" if services.settings.local_upstream else bool(
-        config.upstream.api_key or any(m.base_url for s in config.surfaces.values() for m in s.models.values())
-    )
-    open_mode = await services.authenticator.is_open()
-    draining = bool(getattr(state, "draining", False))
-    ready = bool(checks["redis"]) and not draining
-    body = {
+        open_mode = False
+    ready = all(bool(value) for value in checks.values()) and not draining
+    body: dict[str, Any] = {
         "status": "ready" if ready else "not_ready",
         "checks": checks,
         "open_mode": open_mode,

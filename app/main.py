@@ -17,6 +17,8 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
+from app.admin.routing import routing_admin_router
+from app.admin.usage import usage_report
 from app.admin.webhooks import webhooks_admin_router
 from app.auth import Authenticator, AuthMiddleware
 from app.errors import EXCEPTION_HANDLERS
@@ -29,9 +31,13 @@ from app.jobs.tracker import JobTracker
 from app.jobs.watcher import JobWatcher
 from app.jobs.websocket import job_events
 from app.keys import KeyStore
+from app.limits import Limiter
 from app.metrics import WEBHOOK_DELIVERIES
+from app.observability.plugin import ObservabilityPlugin
 from app.ops.runpod import runpod_router
+from app.redis_guard import RedisGuard
 from app.routing.loader import LoadedRouting, load_routing
+from app.routing.reload import RoutingReloader
 from app.services import RoutingHolder, Services
 from app.settings import Settings, SettingsError, load_settings
 from app.signing import Signer
@@ -42,6 +48,7 @@ from app.surfaces.images import generate_images
 from app.surfaces.models import list_models, retrieve_model
 from app.surfaces.transcribe import create_transcription
 from app.upstream.client import RunPodClient
+from app.usage import flush as flush_usage
 from app.webhooks import WebhookOutbox, WebhookSettings
 from app.webhooks.runpod_callback import runpod_callback
 
@@ -67,6 +74,8 @@ ROUTE_HANDLERS: list[Any] = [
     runpod_callback,
     runpod_router,
     webhooks_admin_router,
+    routing_admin_router,
+    usage_report,
 ]
 
 
@@ -89,6 +98,8 @@ def build_services(settings: Settings, routing: LoadedRouting) -> Services:
             allow_open=settings.loopback,
             cache_s=settings.key_cache_s,
             default_webhook_secret=settings.webhook_secret,
+            guard=RedisGuard(timeout_s=settings.redis_timeout_s),
+            fail_open=settings.redis_failure == "open",
         ),
         files=FileStore(redis, keys, signer, public_url=settings.public_url, ttl_s=settings.file_ttl_s),
         jobs=JobStore(redis, keys, retention_s=settings.result_ttl_s),
@@ -142,12 +153,15 @@ def create_app(
     tracker = JobTracker(services, outbox=outbox)
     watcher = JobWatcher(services, tracker)
     events = EventHub(services)
+    reloader = RoutingReloader(services)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await _check_exposure(services)
         stop = asyncio.Event()
         background = [asyncio.create_task(watcher.run(stop)), asyncio.create_task(outbox.run(stop))]
+        await reloader.start()  # subscribed to reload broadcasts before the first request
+        background.append(asyncio.create_task(reloader.run(stop)))
         try:
             yield
         finally:
@@ -155,6 +169,7 @@ def create_app(
             await asyncio.gather(*background, return_exceptions=True)
             await events.close()
             await services.client.aclose()
+            await flush_usage()
             await services.redis.aclose()
 
     app = Litestar(
@@ -170,6 +185,7 @@ def create_app(
             render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
         ),
         logging_config=None,
+        plugins=[ObservabilityPlugin.from_settings(settings)],  # logs, /metrics, CORS, request ids, drain
         debug=False,
     )
     app.state.services = services
@@ -180,6 +196,8 @@ def create_app(
     app.state.tracker = tracker
     app.state.watcher = watcher
     app.state.events = events
+    app.state.reloader = reloader
+    app.state.limiter = Limiter(services)
     return app
 
 

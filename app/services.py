@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from structlog.contextvars import bind_contextvars
 
 from app.auth import Authenticator
 from app.files import FileStore
@@ -59,4 +60,7 @@ class Services:
         return f"{self.settings.public_url}/v1/webhooks/runpod/{nonce}?sig={signature}"
 
     def resolve(self, surface: Surface, model: str | None) -> Route:
-        return resolve(self.routing.config, surface, model, local_upstream=self.settings.local_upstream)
+        route = resolve(self.routing.config, surface, model, local_upstream=self.settings.local_upstream)
+        # Every later log line of this request names the model and endpoint.
+        bind_contextvars(model=route.public_model, endpoint=route.endpoint_id)
+        return route

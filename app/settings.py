@@ -6,6 +6,7 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
+from typing import Literal
 
 import msgspec
 
@@ -35,6 +36,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     media_allowlist: frozenset[str] = frozenset()
     webhook_allowlist: frozenset[str] = frozenset()
     result_ttl_s: int = 3600
+    # Observability (app/observability): log format, browser origins, graceful shutdown.
+    log_format: str = "auto"  # auto | json | console
+    cors_origins: tuple[str, ...] = ()
+    drain_s: int = 30  # in-flight requests get this long after SIGTERM
+    shutdown_delay_s: int = 0  # /readyz is 503 this long before the listener closes
+    # Seconds between routing.yaml content-hash checks; 0 turns polling off (SIGHUP and
+    # POST /admin/routing/reload still reload, and reloads still broadcast).
+    routing_poll_s: float = 1.0
+    # When Redis fails: "open" admits keys already in the auth cache without limits; "closed" answers 503.
+    redis_failure: Literal["open", "closed"] = "closed"
+    # Bound on each Redis call of auth, limits and usage, so no request waits on a sick Redis.
+    redis_timeout_s: float = 0.25
 
     @property
     def loopback(self) -> bool:
@@ -90,7 +103,45 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
         media_allowlist=_hosts(env.get("DRYAPI_MEDIA_ALLOWLIST")),
         webhook_allowlist=_hosts(env.get("DRYAPI_WEBHOOK_ALLOWLIST")),
         result_ttl_s=_int(env, "DRYAPI_RESULT_TTL_S", 3600),
+        log_format=_log_format(env.get("DRYAPI_LOG_FORMAT")),
+        cors_origins=tuple(dict.fromkeys(o.strip().rstrip("/") for o in _hosts_raw(env, "DRYAPI_CORS_ORIGINS"))),
+        drain_s=_int(env, "DRYAPI_DRAIN_S", 30),
+        shutdown_delay_s=_int(env, "DRYAPI_SHUTDOWN_DELAY_S", 0),
+        routing_poll_s=_routing_poll_s(env),
+        redis_failure=_redis_failure(env.get("DRYAPI_REDIS_FAILURE") or "closed"),
+        redis_timeout_s=max(1, _int(env, "DRYAPI_REDIS_TIMEOUT_MS", 250)) / 1000,
     )
+
+
+def _routing_poll_s(env: Mapping[str, str]) -> float:
+    raw = env.get("DRYAPI_ROUTING_POLL_S") or "1"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"DRYAPI_ROUTING_POLL_S must be a number of seconds, got {raw!r}") from None
+    if not value >= 0:  # also refuses NaN
+        raise SettingsError("DRYAPI_ROUTING_POLL_S must be >= 0")
+    return value
+
+
+def _redis_failure(raw: str) -> Literal["open", "closed"]:
+    value = raw.strip().lower()
+    if value == "open":
+        return "open"
+    if value == "closed":
+        return "closed"
+    raise SettingsError(f"DRYAPI_REDIS_FAILURE must be open or closed, got {raw!r}")
+
+
+def _log_format(raw: str | None) -> str:
+    value = (raw or "auto").strip().lower()
+    if value not in ("auto", "json", "console"):
+        raise SettingsError(f"DRYAPI_LOG_FORMAT must be auto, json or console, got {raw!r}")
+    return value
+
+
+def _hosts_raw(env: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in (env.get(name) or "").split(",") if item.strip()]
 
 
 def _hosts(raw: str | None) -> frozenset[str]:

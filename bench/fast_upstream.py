@@ -1,13 +1,14 @@
 """A minimal, fast RunPod-compatible upstream for benchmarks (raw ASGI, no framework).
 
 Serves ``/v2/{endpoint}/openai/v1/embeddings`` and ``/openai/v1/chat/completions`` (plain and
-SSE), answering instantly, so that what a benchmark measures is the gateway's own cost.
+SSE), ``/run`` and ``/status/{id}`` (always IN_PROGRESS), answering instantly, so that what a benchmark measures is the gateway's own cost.
 Run: ``uvicorn bench.fast_upstream:app --port 9100 --http httptools --loop uvloop``.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 EMBEDDING = [round(0.01 * i, 4) for i in range(384)]
@@ -46,6 +47,12 @@ _STREAM = [_chunk({"role": "assistant", "content": ""})] + [_chunk({"content": f
 _STREAM += [_chunk({}, "stop"), b"data: [DONE]\n\n"]
 
 
+async def _json(send: Any, payload: bytes) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
 async def _drain(receive: Any) -> bytes:
     body = b""
     while True:
@@ -60,6 +67,14 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     body = await _drain(receive)
     path: str = scope["path"]
+    if path.endswith("/run"):
+        payload = json.dumps({"id": str(uuid.uuid4()), "status": "IN_QUEUE"}).encode()
+        await _json(send, payload)
+        return
+    if "/status/" in path:
+        job_id = path.rsplit("/", 1)[-1]
+        await _json(send, json.dumps({"id": job_id, "status": "IN_PROGRESS", "delayTime": 5}).encode())
+        return
     if path.endswith("/openai/v1/embeddings"):
         payload, media = _EMBEDDINGS_BODY, b"application/json"
     elif path.endswith("/openai/v1/chat/completions"):

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from structlog.contextvars import bind_contextvars
 
 from app.auth import Principal
 from app.disconnect import unless_disconnected
@@ -86,6 +87,7 @@ async def run_sync(
     started = time.monotonic()
 
     def remember(result: dict[str, Any]) -> JobRecord:
+        bind_contextvars(job_id=str(result["id"]))
         return new_record(
             id=str(result["id"]),
             owner=principal.key_id,
@@ -184,6 +186,7 @@ async def enqueue(
         callback = services.callback_url(record.nonce)
         result = await services.client.run(route, job_input, webhook=callback)
         record.id = str(result["id"])
+        bind_contextvars(job_id=record.id)
         record.status = str(result.get("status", "IN_QUEUE"))
         await services.jobs.save(record, ttl_s=route.policy.ttl_s)
         await services.jobs.follow(record.id, route.surface)

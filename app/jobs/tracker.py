@@ -16,9 +16,11 @@ from typing import Any, Protocol
 import msgspec
 import structlog
 
+from app import usage
 from app.errors import GatewayError
 from app.jobs.outputs import public_output
 from app.jobs.records import TERMINAL_STATUSES, JobRecord
+from app.metrics import JOBS
 from app.services import Services
 from app.upstream.worker_errors import output_error, worker_error
 
@@ -121,7 +123,9 @@ class JobTracker:
         body = await self._terminal_body(record, raw)
         previous = record.status
         record.status = body["status"]
+        JOBS.labels(surface=record.surface, status=record.status).inc()  # once per job: the final claim
         await self._store_result(record, body)
+        usage.record_job(self._services, record, raw, body)  # once: this process holds the final claim
         await self._services.jobs.set_status(record.id, record.status)
         await self.publish(record.id, body)
         await self._final_webhook(record, previous, body)

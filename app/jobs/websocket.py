@@ -1,7 +1,8 @@
 """GET /v1/jobs/{surface}/{id}/ws: the job's status now, then every change, then close 1000.
 
 Auth is checked after accepting, so a browser sees the close code: 4401 for a bad key,
-4404 for an unknown job or another key's job (the same, so existence is not leaked).
+4404 for an unknown job or another key's job (the same, so existence is not leaked),
+4429 when the key is over its ``jobs_rpm``.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ import msgspec
 import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from structlog.contextvars import bind_contextvars
 
 from app.auth import bearer_token
-from app.errors import GatewayError, NotFound
+from app.errors import GatewayError, NotFound, RateLimited
 from app.jobs.access import current_status, load_owned
 from app.jobs.events import EventHub
 from app.jobs.records import TERMINAL_STATUSES
 from app.jobs.watcher import JobWatcher
+from app.limits import limit_jobs
+from app.metrics import WEBSOCKETS
 from app.services import Services
 
 log = structlog.get_logger("dryapi.ws")
@@ -30,6 +34,7 @@ _REWATCH_S = 10.0
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_SLOW = 4408
+CLOSE_RATE_LIMITED = 4429
 CLOSE_FAILED = 4500
 
 
@@ -63,6 +68,15 @@ async def job_events(socket: WebSocket[Any, Any, Any], surface: str, job_id: str
     except GatewayError:
         await socket.close(code=CLOSE_UNAUTHORIZED, reason="invalid API key")
         return
+    bind_contextvars(key_id=principal.key_id)  # the access line and later lines name the caller
+    try:
+        await limit_jobs(socket, principal)
+    except RateLimited as exc:
+        await socket.close(code=CLOSE_RATE_LIMITED, reason=f"rate limited; retry after {exc.headers['Retry-After']}s")
+        return
+    except GatewayError:
+        await socket.close(code=CLOSE_FAILED, reason="rate limits cannot be checked right now")
+        return
     try:
         record = await load_owned(services, principal, surface, job_id)
     except NotFound:
@@ -70,7 +84,7 @@ async def job_events(socket: WebSocket[Any, Any, Any], surface: str, job_id: str
         return
     subscription = await hub.subscribe(job_id)
     listener = asyncio.create_task(_until_disconnect(socket))
-    state.ws_connections = getattr(state, "ws_connections", 0) + 1
+    WEBSOCKETS.inc()
     try:
         body = await current_status(services, state.tracker, watcher, record)
         await _send(socket, msgspec.json.encode(body))
@@ -104,6 +118,6 @@ async def job_events(socket: WebSocket[Any, Any, Any], surface: str, job_id: str
         with contextlib.suppress(Exception):
             await socket.close(code=CLOSE_FAILED, reason=exc.message[:120])
     finally:
-        state.ws_connections -= 1
+        WEBSOCKETS.dec()
         listener.cancel()
         hub.unsubscribe(subscription)

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import State
 
+from app import docs
 from app.auth import require_admin
 from app.services import Services
 
@@ -28,42 +29,87 @@ async def _proxy(request: Request[Any, Any, Any], state: State, endpoint_id: str
     return Response(content=response.content, status_code=response.status, media_type=response.content_type)
 
 
-@post("/{endpoint_id:str}/run", status_code=200)
+@post(
+    "/{endpoint_id:str}/run",
+    status_code=200,
+    summary="RunPod run",
+    description="Queue a job (RunPod /run), body passed verbatim; RunPod's answer verbatim. Admin keys only.",
+    responses=docs.PROXY_RESPONSES,
+)
 async def run(endpoint_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     return await _proxy(request, state, endpoint_id, "run")
 
 
-@post("/{endpoint_id:str}/runsync", status_code=200)
+@post(
+    "/{endpoint_id:str}/runsync",
+    status_code=200,
+    summary="RunPod runsync",
+    description="Run a job and wait (RunPod /runsync); RunPod's answer verbatim. Admin keys only.",
+    responses=docs.PROXY_RESPONSES,
+)
 async def runsync(endpoint_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     return await _proxy(request, state, endpoint_id, "runsync")
 
 
-@get("/{endpoint_id:str}/status/{job_id:str}")
+@get(
+    "/{endpoint_id:str}/status/{job_id:str}",
+    summary="RunPod status",
+    description="A job's RunPod status body; RunPod's answer verbatim. Admin keys only.",
+    responses=docs.PROXY_RESPONSES,
+)
 async def status(endpoint_id: str, job_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     return await _proxy(request, state, endpoint_id, f"status/{job_id}")
 
 
-@get("/{endpoint_id:str}/stream/{job_id:str}")
+@get(
+    "/{endpoint_id:str}/stream/{job_id:str}",
+    summary="RunPod stream",
+    description="A streaming job's pending chunks; RunPod's answer verbatim. Admin keys only.",
+    responses=docs.PROXY_RESPONSES,
+)
 async def stream(endpoint_id: str, job_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     return await _proxy(request, state, endpoint_id, f"stream/{job_id}")
 
 
-@post("/{endpoint_id:str}/cancel/{job_id:str}", status_code=200)
+@post(
+    "/{endpoint_id:str}/cancel/{job_id:str}",
+    status_code=200,
+    summary="RunPod cancel",
+    description="Cancel a job; RunPod's answer verbatim. Admin keys only.",
+    responses=docs.PROXY_RESPONSES,
+)
 async def cancel(endpoint_id: str, job_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     return await _proxy(request, state, endpoint_id, f"cancel/{job_id}")
 
 
-@post("/{endpoint_id:str}/retry/{job_id:str}", status_code=200)
+@post(
+    "/{endpoint_id:str}/retry/{job_id:str}",
+    status_code=200,
+    summary="RunPod retry",
+    description="Retry a failed or timed-out job; RunPod's answer verbatim. Admin keys only.",
+    responses=docs.PROXY_RESPONSES,
+)
 async def retry(endpoint_id: str, job_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     return await _proxy(request, state, endpoint_id, f"retry/{job_id}")
 
 
-@post("/{endpoint_id:str}/purge-queue", status_code=200)
+@post(
+    "/{endpoint_id:str}/purge-queue",
+    status_code=200,
+    summary="RunPod purge-queue",
+    description="Drop every queued job of the endpoint; RunPod's answer verbatim. Admin keys only.",
+    responses=docs.PROXY_RESPONSES,
+)
 async def purge_queue(endpoint_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     return await _proxy(request, state, endpoint_id, "purge-queue")
 
 
-@get("/{endpoint_id:str}/health")
+@get(
+    "/{endpoint_id:str}/health",
+    summary="RunPod health",
+    description="Worker and job counts of the endpoint; RunPod's answer verbatim. Admin keys only.",
+    responses=docs.PROXY_RESPONSES,
+)
 async def health(endpoint_id: str, request: Request[Any, Any, Any], state: State) -> Response[bytes]:
     return await _proxy(request, state, endpoint_id, "health")
 

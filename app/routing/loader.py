@@ -19,12 +19,15 @@ import yaml
 
 from app.routing.schema import (
     SURFACES,
+    LimitsConfig,
     LocalConfig,
     LocalEndpoint,
     ModelRoute,
     RoutingConfig,
     SurfaceConfig,
+    TierLimits,
     Upstream,
+    WindowLimits,
 )
 
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -120,16 +123,53 @@ def _validate(raw: Any, problems: list[tuple[str, str]]) -> RoutingConfig | None
         surface = _validate_surface(str(name), raw_surface, path, local_names, problems)
         if surface is not None:
             surfaces[str(name)] = surface
-    if isinstance(raw.get("limits"), (dict, type(None))) is False:
-        problems.append(("limits", "must be a mapping"))
+    limits = _validate_limits(raw.get("limits") or {}, problems)
     if problems:
         return None
     return RoutingConfig(
         upstream=upstream or Upstream(),
         surfaces=surfaces,  # type: ignore[arg-type]
         local=local or LocalConfig(),
-        limits=raw.get("limits") or {},
+        limits=limits or LimitsConfig(),
     )
+
+
+def _validate_limits(raw: Any, problems: list[tuple[str, str]]) -> LimitsConfig | None:
+    """``limits:`` tier by tier and surface by surface, so every bad entry is named."""
+    if not isinstance(raw, dict):
+        problems.append(("limits", "must be a mapping"))
+        return None
+    shell = _convert({k: v for k, v in raw.items() if k != "tiers"}, LimitsConfig, "limits", problems)
+    tiers_raw = raw.get("tiers") or {}
+    if not isinstance(tiers_raw, dict):
+        problems.append(("limits.tiers", "must be a mapping"))
+        return None
+    tiers: dict[str, TierLimits] = {}
+    for name, spec in tiers_raw.items():
+        path = f"limits.tiers.{name}"
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            problems.append((path, "must be a mapping"))
+            continue
+        windows = _convert({k: v for k, v in spec.items() if k != "surfaces"}, TierLimits, path, problems)
+        surfaces_raw = spec.get("surfaces") or {}
+        if not isinstance(surfaces_raw, dict):
+            problems.append((f"{path}.surfaces", "must be a mapping"))
+            continue
+        surfaces: dict[str, WindowLimits] = {}
+        for surface, limits in surfaces_raw.items():
+            spath = f"{path}.surfaces.{surface}"
+            if surface not in SURFACES:
+                problems.append((spath, f"unknown surface; expected one of {', '.join(SURFACES)}"))
+                continue
+            window = _convert(limits or {}, WindowLimits, spath, problems)
+            if window is not None:
+                surfaces[str(surface)] = window
+        if windows is not None:
+            tiers[str(name)] = TierLimits(rpm=windows.rpm, rpd=windows.rpd, surfaces=surfaces)  # type: ignore[arg-type]
+    if shell is None:
+        return None
+    return LimitsConfig(jobs_rpm=shell.jobs_rpm, tiers=tiers)
 
 
 def _validate_local(raw: Any, problems: list[tuple[str, str]]) -> LocalConfig | None:

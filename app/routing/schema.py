@@ -67,9 +67,31 @@ class LocalConfig(_Strict, frozen=True):
     endpoints: dict[str, LocalEndpoint] = {}
 
 
+RequestCount = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class WindowLimits(_Strict, frozen=True):
+    """Requests per minute and per UTC day; absent means no limit on that window."""
+
+    rpm: RequestCount | None = None
+    rpd: RequestCount | None = None
+
+
+class TierLimits(WindowLimits, frozen=True):
+    # A surface's own windows apply on top of the tier's overall ones.
+    surfaces: dict[Surface, WindowLimits] = {}
+
+
+class LimitsConfig(_Strict, frozen=True):
+    # Per key, for GET /v1/jobs/* and job WebSocket opens, whatever the tier.
+    jobs_rpm: RequestCount | None = None
+    # A key whose tier is not listed here is unlimited.
+    tiers: dict[str, TierLimits] = {}
+
+
 class RoutingConfig(_Strict, frozen=True):
     upstream: Upstream = Upstream()
     surfaces: dict[Surface, SurfaceConfig] = {}
     local: LocalConfig = LocalConfig()
-    # Per-key rate limit tiers; validated in full by the limits module.
-    limits: dict[str, Any] = {}
+    # Per-key rate limit tiers (app/limits.py enforces them).
+    limits: LimitsConfig = LimitsConfig()

@@ -11,14 +11,17 @@ from litestar import Request, Response, post
 from litestar.datastructures import State
 from litestar.response import Stream
 
+from app import docs
 from app.auth import principal_of
 from app.disconnect import unless_disconnected
 from app.jobs.runner import enqueue
+from app.limits import limit_request, rate_headers
 from app.services import Services
 from app.surfaces._request import choose_mode, decode_object, validate
 from app.surfaces.chat_stream import relay_chat_stream
 from app.surfaces.webhook_field import checked_webhook_url
 from app.upstream.worker_errors import output_error
+from app.usage import metered_stream, record, token_counts
 
 OPENAI_ROUTE = "/v1/chat/completions"
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -67,10 +70,20 @@ def public_completion(raw: bytes, public_model: str) -> bytes:
     return _encode(body)
 
 
-@post("/v1/chat/completions", summary="Create a chat completion", tags=["openai"], status_code=200)
+@post(
+    "/v1/chat/completions",
+    summary="Create a chat completion",
+    description="OpenAI chat completions: JSON, or Server-Sent Events with `stream: true`. " + docs.ASYNC_NOTE,
+    tags=["openai"],
+    status_code=200,
+    middleware=[rate_headers],
+    operation_class=docs.CHAT_OPERATION,
+    responses=docs.CHAT_RESPONSES,
+)
 async def chat_completions(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     services: Services = state.services
     principal = principal_of(request)
+    await limit_request(request, principal, "chat")
     raw = await request.body()
     body = decode_object(raw)
     parsed = validate(body, ChatRequest)
@@ -98,11 +111,13 @@ async def chat_completions(request: Request[Any, Any, Any], state: State) -> Res
             services.client.openai_stream(route, "chat/completions", body, route.sync_timeout_s)
         )
         return Stream(
-            relay_chat_stream(chunks, stack, route.public_model),
+            metered_stream(relay_chat_stream(chunks, stack, route.public_model), services, principal.key_id),
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
     content = await unless_disconnected(
         request, services.client.openai_json(route, "chat/completions", body, route.sync_timeout_s)
     )
-    return Response(content=public_completion(content, route.public_model), media_type="application/json")
+    completion = public_completion(content, route.public_model)
+    record(services, principal.key_id, "chat", token_counts(completion))
+    return Response(content=completion, media_type="application/json")

@@ -2,18 +2,25 @@
 
 The worker's bytes are re-framed from parsed events, so chunks split mid-event upstream
 still reach the client as whole events; ``model`` becomes the public slug. Nothing may
-raise once headers are sent, so failures become a final ``data: {"error": ...}`` frame.
+raise once headers are sent, so failures become a final ``data: {"error": ...}`` frame;
+so does a shutdown: a stream still open when the drain deadline comes ends with
+``server_shutting_down`` (app/observability/shutdown.py) instead of being cut.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
 import msgspec
 
-from app.errors import ErrorBody, ErrorDetail, GatewayError
+from app.errors import ErrorBody, ErrorDetail, GatewayError, Unavailable
+from app.metrics import STREAM_FIRST_CHUNK
+from app.observability.shutdown import Drain, current_drain
+from app.observability.timing import current_clock
 from app.upstream.sse import SSEParser
 from app.upstream.worker_errors import worker_error
 
@@ -49,16 +56,82 @@ class _Relay:
         return b"data: " + _encode(event) + b"\n\n"
 
 
+def shutting_down_frame() -> bytes:
+    return error_frame(
+        Unavailable("The server is shutting down; retry the request", code="server_shutting_down", retry_after_s=1)
+    )
+
+
+class _DrainGuard:
+    """Ends the stream at the drain deadline: interrupts a wait for the next upstream piece.
+
+    One watcher task per stream (not per chunk); it cancels the relaying task only while that
+    task waits on upstream, never while it writes to the client.
+    """
+
+    def __init__(self, drain: Drain) -> None:
+        self.fired = False
+        self.waiting = False
+        self._task = asyncio.current_task()
+        self._watcher = asyncio.ensure_future(self._watch(drain))
+
+    async def _watch(self, drain: Drain) -> None:
+        await drain.streams_must_end()
+        self.fired = True
+        if self.waiting and self._task is not None:
+            self._task.cancel()
+
+    def swallow(self) -> bool:
+        """After a CancelledError: True if it was ours (the stream ends with the shutdown frame)."""
+        if self.fired and self._task is not None:
+            self._task.uncancel()
+            return True
+        return False
+
+    def close(self) -> None:
+        self._watcher.cancel()
+
+
+async def _next_piece(chunks: AsyncIterator[bytes], guard: _DrainGuard | None) -> bytes | None:
+    if guard is None:
+        return await anext(chunks, None)
+    guard.waiting = True
+    try:
+        return await anext(chunks, None)
+    finally:
+        guard.waiting = False
+
+
 async def relay_chat_stream(
     chunks: AsyncIterator[bytes], stack: AsyncExitStack, public_model: str
 ) -> AsyncIterator[bytes]:
     relay = _Relay(public_model)
     parser = SSEParser()
+    drain = current_drain()
+    guard = _DrainGuard(drain) if drain is not None else None
+    clock = current_clock()
+    started = clock.started if clock is not None else time.perf_counter()
+    first = True
     try:
-        async for chunk in chunks:
+        while True:
+            if guard is not None and guard.fired:
+                yield shutting_down_frame()
+                return
+            try:
+                chunk = await _next_piece(chunks, guard)
+            except asyncio.CancelledError:
+                if guard is None or not guard.swallow():
+                    raise
+                yield shutting_down_frame()
+                return
+            if chunk is None:
+                break
             for data in parser.feed(chunk):
                 frame = relay.frame(data)
                 if frame is not None:
+                    if first:
+                        STREAM_FIRST_CHUNK.observe(time.perf_counter() - started)
+                        first = False
                     yield frame
                 if relay.finished:
                     return
@@ -74,4 +147,6 @@ async def relay_chat_stream(
     except Exception as exc:
         yield error_frame(GatewayError(f"Upstream stream failed: {type(exc).__name__}", code="stream_failed"))
     finally:
+        if guard is not None:
+            guard.close()
         await stack.aclose()

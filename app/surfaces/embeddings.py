@@ -16,14 +16,17 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import State
 
+from app import docs
 from app.auth import principal_of
 from app.disconnect import unless_disconnected
 from app.errors import InvalidRequest, UpstreamError
 from app.jobs.runner import enqueue
+from app.limits import limit_request, rate_headers
 from app.services import Services
 from app.surfaces._request import choose_mode, decode_object, validate
 from app.surfaces.webhook_field import checked_webhook_url
 from app.upstream.worker_errors import output_error
+from app.usage import record, token_counts
 
 OPENAI_ROUTE = "/v1/embeddings"
 MAX_INPUTS = 2048
@@ -84,10 +87,20 @@ def public_embeddings(raw: bytes, public_model: str, *, as_base64: bool) -> byte
     return _encode(body)
 
 
-@post("/v1/embeddings", summary="Create embeddings", tags=["openai"], status_code=200)
+@post(
+    "/v1/embeddings",
+    summary="Create embeddings",
+    description="OpenAI embeddings (float or base64), passed through to the embedding worker. " + docs.ASYNC_NOTE,
+    tags=["openai"],
+    status_code=200,
+    middleware=[rate_headers],
+    operation_class=docs.EMBEDDINGS_OPERATION,
+    responses=docs.EMBEDDINGS_RESPONSES,
+)
 async def create_embeddings(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     services: Services = state.services
     principal = principal_of(request)
+    await limit_request(request, principal, "embeddings")
     raw = await request.body()
     body = decode_object(raw)
     parsed = validate(body, EmbeddingsRequest)
@@ -114,6 +127,6 @@ async def create_embeddings(request: Request[Any, Any, Any], state: State) -> Re
     content = await unless_disconnected(
         request, services.client.openai_json(route, "embeddings", body, route.sync_timeout_s)
     )
-    return Response(
-        content=public_embeddings(content, route.public_model, as_base64=as_base64), media_type="application/json"
-    )
+    embeddings = public_embeddings(content, route.public_model, as_base64=as_base64)
+    record(services, principal.key_id, "embeddings", token_counts(embeddings, embeddings=True))
+    return Response(content=embeddings, media_type="application/json")

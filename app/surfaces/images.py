@@ -12,14 +12,17 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import State
 
+from app import docs
 from app.auth import principal_of
 from app.errors import InvalidRequest, UpstreamError
 from app.files import decode_data_uri
 from app.jobs.runner import enqueue, run_sync
+from app.limits import limit_request, rate_headers
 from app.services import Services
 from app.surfaces._request import choose_mode, decode_object, validate
 from app.surfaces.handler_fields import IMAGES_FIELDS, handler_input
 from app.surfaces.webhook_field import checked_webhook_url
+from app.usage import image_counts, record
 
 _SIZE = re.compile(r"^(?P<w>\d{2,5})x(?P<h>\d{2,5})$")
 MAX_SIDE = 4096
@@ -113,10 +116,21 @@ async def _fetch(services: Services, url: str) -> bytes:
     return response.content
 
 
-@post("/v1/images/generations", summary="Generate images", tags=["openai"], status_code=200)
+@post(
+    "/v1/images/generations",
+    summary="Generate images",
+    description="OpenAI image generation; `url` results are signed gateway links valid for DRYAPI_FILE_TTL_S. "
+    + docs.ASYNC_NOTE,
+    tags=["openai"],
+    status_code=200,
+    middleware=[rate_headers],
+    operation_class=docs.IMAGES_OPERATION,
+    responses=docs.IMAGES_RESPONSES,
+)
 async def generate_images(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     services: Services = state.services
     principal = principal_of(request)
+    await limit_request(request, principal, "images")
     raw = await request.body()
     body = decode_object(raw)
     parsed = validate(body, ImagesRequest)
@@ -134,9 +148,12 @@ async def generate_images(request: Request[Any, Any, Any], state: State) -> Resp
             job_input,
             webhook_url=webhook_url,
             digest=hashlib.sha256(raw).hexdigest(),
-            options={"response_format": response_format},
+            # The size travels with the job so usage can count its pixels when it finishes.
+            options={"response_format": response_format, "size": parse_size(parsed.size)},
         )
     options = {"response_format": response_format}
     output = await run_sync(services, request, principal, route, job_input, options, IMAGES_FIELDS)
-    content = msgspec.json.encode(await to_openai(services, output, response_format))
+    images = await to_openai(services, output, response_format)
+    record(services, principal.key_id, "images", image_counts(output, len(images["data"]), parse_size(parsed.size)))
+    content = msgspec.json.encode(images)
     return Response(content=content, media_type="application/json")

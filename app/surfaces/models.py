@@ -6,6 +6,7 @@ import msgspec
 from litestar import get
 from litestar.datastructures import State
 
+from app import docs
 from app.errors import ModelNotFound
 from app.routing.resolver import find_model
 from app.services import Services
@@ -36,12 +37,24 @@ def _models(services: Services) -> list[Model]:
     return models
 
 
-@get("/v1/models", summary="List models", tags=["openai"])
+@get(
+    "/v1/models",
+    summary="List models",
+    description="The public model slugs routing.yaml serves, on every surface (OpenAI's model list).",
+    tags=["openai"],
+    responses=docs.MODEL_RESPONSES,
+)
 async def list_models(state: State) -> ModelList:
     return ModelList("list", _models(state.services))
 
 
-@get("/v1/models/{model_id:path}", summary="Retrieve a model", tags=["openai"])
+@get(
+    "/v1/models/{model_id:path}",
+    summary="Retrieve a model",
+    description="One model by slug or alias; 404 `model_not_found` otherwise.",
+    tags=["openai"],
+    responses=docs.MODEL_RESPONSES,
+)
 async def retrieve_model(model_id: str, state: State) -> Model:
     services: Services = state.services
     name = model_id.lstrip("/")

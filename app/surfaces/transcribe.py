@@ -14,15 +14,18 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import State, UploadFile
 
+from app import docs
 from app.auth import principal_of
 from app.errors import InvalidRequest, PayloadTooLarge
 from app.jobs.runner import enqueue, run_sync
+from app.limits import limit_request, rate_headers
 from app.netguard import check_url
 from app.services import Services
 from app.surfaces._request import choose_mode, decode_object, validate
 from app.surfaces.handler_fields import TRANSCRIBE_FIELDS, handler_input
 from app.surfaces.transcript_formats import render
 from app.surfaces.webhook_field import checked_webhook_url
+from app.usage import audio_counts, record
 
 MAX_UPLOAD_BYTES = 80 * 1024 * 1024
 _BODY_LIMIT = MAX_UPLOAD_BYTES + 1024 * 1024  # room for the multipart envelope and fields
@@ -105,13 +108,19 @@ async def _audio_field(services: Services, audio: _Audio) -> dict[str, str]:
 @post(
     "/v1/audio/transcriptions",
     summary="Transcribe audio",
+    description="OpenAI transcriptions from a multipart upload (up to 80 MB) or the seed's JSON `audioUrl`. "
+    + docs.ASYNC_NOTE,
     tags=["openai"],
     status_code=200,
     request_max_body_size=_BODY_LIMIT,
+    middleware=[rate_headers],
+    operation_class=docs.TRANSCRIBE_OPERATION,
+    responses=docs.TRANSCRIBE_RESPONSES,
 )
 async def create_transcription(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     services: Services = state.services
     principal = principal_of(request)
+    await limit_request(request, principal, "transcribe")
     if request.content_type[0] == "multipart/form-data":
         declared = request.headers.get("content-length", "")
         if declared.isdigit():
@@ -137,6 +146,7 @@ async def create_transcription(request: Request[Any, Any, Any], state: State) ->
         )
     output = await run_sync(services, request, principal, route, job_input, options, TRANSCRIBE_FIELDS)
     content, media_type = render(output, response_format, words=words)
+    record(services, principal.key_id, "transcribe", audio_counts(output))
     if isinstance(content, str):
         return Response(content=content.encode(), media_type=media_type)
     return Response(content=msgspec.json.encode(content), media_type=media_type)

@@ -7,21 +7,27 @@ request even over an aiohttp transport, and the passthrough path is the gateway'
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgspec
 
 from app.errors import GatewayError, UpstreamError, UpstreamTimeout
+from app.observability.timing import add_upstream_time, record_upstream
 from app.routing.resolver import Route
 from app.upstream.worker_errors import error_from_status
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
 _CONNECT_TIMEOUT_S = 10.0
+# RunPod queue operations, as they appear in URLs (for metric labels of raw calls).
+_OPERATIONS = frozenset({"run", "runsync", "status", "stream", "cancel", "retry", "purge-queue", "health"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +36,19 @@ class UpstreamResponse:
     content: bytes
     retry_after: str | None = None
     content_type: str = "application/json"
+
+
+def call_labels(url: str) -> tuple[str, str]:
+    """(endpoint, operation) of ``…/{endpoint_id}/{operation}[/{job_id}]``; other URLs are fetches."""
+    parts = urlsplit(url).path.rstrip("/").split("/")
+    for index in range(len(parts) - 1, 0, -1):
+        if parts[index] in _OPERATIONS and parts[index - 1]:
+            return parts[index - 1], parts[index]
+    return "-", "fetch"
+
+
+def _endpoint_of(endpoint_url: str) -> str:
+    return endpoint_url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _unreachable(exc: BaseException) -> GatewayError:
@@ -76,9 +95,15 @@ class RunPodClient:
         params: dict[str, str] | None = None,
         timeout_s: float | None = None,
         raw_body: bytes | None = None,
+        labels: tuple[str, str] | None = None,
     ) -> UpstreamResponse:
-        """Raw call; transport failures become gateway errors, HTTP statuses are left to the caller."""
+        """Raw call; transport failures become gateway errors, HTTP statuses are left to the caller.
+
+        ``labels`` (endpoint, operation) name the call in metrics; by default they come from the URL.
+        """
         data = raw_body if raw_body is not None else (_encode(body) if body is not None else None)
+        started = time.perf_counter()
+        status = "error"
         try:
             async with self._client().request(
                 method,
@@ -90,6 +115,7 @@ class RunPodClient:
                 allow_redirects=False,
             ) as response:
                 content = await response.read()
+                status = str(response.status)
                 return UpstreamResponse(
                     response.status,
                     content,
@@ -97,9 +123,17 @@ class RunPodClient:
                     response.headers.get("content-type", "application/json"),
                 )
         except TimeoutError:
+            status = "timeout"
             raise UpstreamTimeout("RunPod did not answer in time") from None
         except aiohttp.ClientError as exc:
+            status = "unreachable"
             raise _unreachable(exc) from None
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
+        finally:
+            endpoint, operation = labels or call_labels(url)
+            record_upstream(endpoint, operation, status, time.perf_counter() - started)
 
     async def call_json(
         self,
@@ -110,8 +144,11 @@ class RunPodClient:
         body: Any = None,
         params: dict[str, str] | None = None,
         timeout_s: float | None = None,
+        labels: tuple[str, str] | None = None,
     ) -> Any:
-        response = await self.request(method, url, api_key, body=body, params=params, timeout_s=timeout_s)
+        response = await self.request(
+            method, url, api_key, body=body, params=params, timeout_s=timeout_s, labels=labels
+        )
         if response.status >= 400:
             raise error_from_status(response.status, response.content, response.retry_after)
         try:
@@ -130,7 +167,11 @@ class RunPodClient:
 
     async def run(self, route: Route, job_input: dict[str, Any], *, webhook: str | None = None) -> dict[str, Any]:
         result: dict[str, Any] = await self.call_json(
-            "POST", f"{route.endpoint_url}/run", route.api_key, body=self.job_body(route, job_input, webhook)
+            "POST",
+            f"{route.endpoint_url}/run",
+            route.api_key,
+            body=self.job_body(route, job_input, webhook),
+            labels=(route.endpoint_id, "run"),
         )
         return result
 
@@ -143,26 +184,38 @@ class RunPodClient:
             body=self.job_body(route, job_input),
             params={"wait": str(wait_ms)},
             timeout_s=wait_ms / 1000 + 30,
+            labels=(route.endpoint_id, "runsync"),
         )
         return result
 
     async def status(self, endpoint_url: str, api_key: str, job_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.call_json("GET", f"{endpoint_url}/status/{job_id}", api_key)
+        result: dict[str, Any] = await self.call_json(
+            "GET", f"{endpoint_url}/status/{job_id}", api_key, labels=(_endpoint_of(endpoint_url), "status")
+        )
         return result
 
     async def stream(self, endpoint_url: str, api_key: str, job_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.call_json("GET", f"{endpoint_url}/stream/{job_id}", api_key)
+        result: dict[str, Any] = await self.call_json(
+            "GET", f"{endpoint_url}/stream/{job_id}", api_key, labels=(_endpoint_of(endpoint_url), "stream")
+        )
         return result
 
     async def cancel(self, endpoint_url: str, api_key: str, job_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self.call_json("POST", f"{endpoint_url}/cancel/{job_id}", api_key)
+        result: dict[str, Any] = await self.call_json(
+            "POST", f"{endpoint_url}/cancel/{job_id}", api_key, labels=(_endpoint_of(endpoint_url), "cancel")
+        )
         return result
 
     # OpenAI passthrough -------------------------------------------------------------------
 
     async def openai_json(self, route: Route, path: str, body: dict[str, Any], timeout_s: float) -> bytes:
         response = await self.request(
-            "POST", f"{route.endpoint_url}/openai/v1/{path}", route.api_key, body=body, timeout_s=timeout_s
+            "POST",
+            f"{route.endpoint_url}/openai/v1/{path}",
+            route.api_key,
+            body=body,
+            timeout_s=timeout_s,
+            labels=(route.endpoint_id, _openai_operation(path)),
         )
         if response.status >= 400:
             err = error_from_status(response.status, response.content, response.retry_after)
@@ -180,29 +233,55 @@ class RunPodClient:
         """
         headers = self._headers(route.api_key) | {"accept": "text/event-stream"}
         timeout = aiohttp.ClientTimeout(total=None, connect=_CONNECT_TIMEOUT_S, sock_read=timeout_s)
+        # The metric times the whole stream; the request's upstream total only the waits for
+        # headers and pieces, so relaying and slow clients count as gateway overhead.
+        started = time.perf_counter()
+        status = "error"
         try:
-            response = await self._client().post(
-                f"{route.endpoint_url}/openai/v1/{path}", data=_encode(body), headers=headers, timeout=timeout
-            )
-        except TimeoutError:
-            raise UpstreamTimeout("RunPod did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise _unreachable(exc) from None
-        try:
-            if response.status >= 400:
-                content = await response.read()
-                err = error_from_status(response.status, content, response.headers.get("retry-after"))
-                err.retryable = False
-                raise err
-            yield _pieces(response)
+            try:
+                response = await self._client().post(
+                    f"{route.endpoint_url}/openai/v1/{path}", data=_encode(body), headers=headers, timeout=timeout
+                )
+            except TimeoutError:
+                status = "timeout"
+                raise UpstreamTimeout("RunPod did not answer in time") from None
+            except aiohttp.ClientError as exc:
+                status = "unreachable"
+                raise _unreachable(exc) from None
+            finally:
+                add_upstream_time(time.perf_counter() - started)
+            status = str(response.status)
+            try:
+                if response.status >= 400:
+                    content = await response.read()
+                    err = error_from_status(response.status, content, response.headers.get("retry-after"))
+                    err.retryable = False
+                    raise err
+                yield _pieces(response)
+            finally:
+                response.release()
+                response.close()
         finally:
-            response.release()
-            response.close()
+            operation = f"{_openai_operation(path)}.stream"
+            record_upstream(route.endpoint_id, operation, status, time.perf_counter() - started, waited=False)
+
+
+def _openai_operation(path: str) -> str:
+    """``chat/completions`` → ``openai.chat``; ``embeddings`` → ``openai.embeddings``."""
+    return f"openai.{path.split('/', 1)[0]}"
 
 
 async def _pieces(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    pieces = response.content.iter_any()
     try:
-        async for piece in response.content.iter_any():
+        while True:
+            waiting_since = time.perf_counter()
+            try:
+                piece = await anext(pieces)
+            except StopAsyncIteration:
+                return
+            finally:
+                add_upstream_time(time.perf_counter() - waiting_since)
             yield piece
     except TimeoutError:
         raise UpstreamTimeout("The worker stopped sending") from None

@@ -1,0 +1,215 @@
+"""Per-key rate limits: fixed windows per minute and per UTC day, counted in Redis.
+
+routing.yaml's ``limits:`` names tiers; a key whose tier is not listed is unlimited and costs
+no Redis call. An inference request counts against its tier's overall windows and, where set,
+its surface's; all of a request's windows are checked and counted by one Lua script (one
+round trip, atomic, so the count is exact across processes and replicas). Window boundaries
+come from Redis' clock, so every replica agrees on them; a refused request consumes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import structlog
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.auth import Principal
+from app.errors import RateLimited, Unavailable
+from app.metrics import RATE_LIMITED
+from app.redis_guard import RedisUnavailable
+from app.routing.schema import LimitsConfig, Surface, WindowLimits
+from app.services import Services
+
+log = structlog.get_logger("dryapi.limits")
+
+MINUTE, DAY = 60, 86400
+# request.state attribute holding the x-ratelimit-* headers that ``rate_headers`` sends.
+STATE_HEADERS = "ratelimit_headers"
+
+# KEYS: window counter names (without the window number); ARGV: limits, then periods in seconds.
+# The window number comes from Redis' TIME, so the full names are built here (standalone Redis).
+_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1])
+local n = #KEYS
+local names, counts, allowed = {}, {}, 1
+for i = 1, n do
+  names[i] = KEYS[i] .. ':' .. tostring(math.floor(now / tonumber(ARGV[n + i])))
+  counts[i] = tonumber(redis.call('GET', names[i]) or '0')
+  if counts[i] >= tonumber(ARGV[i]) then allowed = 0 end
+end
+if allowed == 1 then
+  for i = 1, n do
+    counts[i] = redis.call('INCR', names[i])
+    if counts[i] == 1 then redis.call('EXPIRE', names[i], tonumber(ARGV[n + i]) + 60) end
+  end
+end
+local out = {allowed, t[1], t[2]}
+for i = 1, n do out[#out + 1] = counts[i] end
+return out
+"""
+
+
+class Window:
+    __slots__ = ("count", "limit", "period", "scope")
+
+    def __init__(self, scope: str, period: int, limit: int) -> None:
+        self.scope = scope
+        self.period = period
+        self.limit = limit
+        self.count = 0
+
+
+def windows_for(config: LimitsConfig, tier: str, surface: Surface) -> list[Window]:
+    """The windows an inference request of ``tier`` on ``surface`` counts against."""
+    spec = config.tiers.get(tier)
+    if spec is None:
+        return []
+    found: list[Window] = []
+
+    def add(scope: str, limits: WindowLimits) -> None:
+        if limits.rpm is not None:
+            found.append(Window(scope, MINUTE, limits.rpm))
+        if limits.rpd is not None:
+            found.append(Window(scope, DAY, limits.rpd))
+
+    add("all", spec)
+    surface_limits = spec.surfaces.get(surface)
+    if surface_limits is not None:
+        add(surface, surface_limits)
+    return found
+
+
+def duration(seconds: float) -> str:
+    """OpenAI's reset form: ``12s``, ``1m3s``, ``2h0m5s`` (whole seconds, rounded up)."""
+    total = max(0, math.ceil(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def exempt(principal: Principal) -> bool:
+    # The operator (no-key open mode, DRYAPI_ADMIN_KEY) is never limited.
+    return principal.open_mode or principal.key_id == "admin"
+
+
+class Limiter:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._script = services.redis.register_script(_SCRIPT)
+
+    async def _count(self, key_id: str, windows: list[Window]) -> tuple[bool, float]:
+        """Check and count every window at once; return (admitted, Redis' clock)."""
+        keys = self.services.keys
+        names = [keys.custom("rl", key_id, w.scope, w.period) for w in windows]
+        args = [w.limit for w in windows] + [w.period for w in windows]
+        result: list[Any] = await self.services.authenticator.guard.run(lambda: self._script(names, args))
+        for window, count in zip(windows, result[3:], strict=True):
+            window.count = int(count)
+        return bool(result[0]), int(result[1]) + int(result[2]) / 1e6
+
+    async def check(self, principal: Principal, scope: str, windows: list[Window]) -> dict[str, str] | None:
+        """Count one request; return its x-ratelimit headers, or raise 429 / 503."""
+        if not windows or exempt(principal):
+            return None
+        try:
+            admitted, now = await self._count(principal.key_id, windows)
+        except RedisUnavailable as exc:
+            if self.services.settings.redis_failure == "open":
+                log.warning("rate_limit_skipped", reason="redis_unavailable", key_id=principal.key_id)
+                return None
+            raise Unavailable(
+                "Rate limits cannot be checked right now; retry shortly", retry_after_s=exc.retry_after_s
+            ) from None
+
+        def reset(window: Window) -> float:
+            return window.period - now % window.period
+
+        if admitted:
+            shown = min(windows, key=lambda w: (w.limit - w.count, -reset(w)))
+            return _headers(shown, reset(shown))
+        blocking = max((w for w in windows if w.count >= w.limit), key=reset)
+        headers = _headers(blocking, reset(blocking))
+        RATE_LIMITED.labels(principal.tier, scope).inc()
+        per = "minute" if blocking.period == MINUTE else "day"
+        where = "" if blocking.scope == "all" else f" on {blocking.scope}"
+        error = RateLimited(
+            f"Rate limit reached for requests{where}: {blocking.limit} per {per} for tier {principal.tier}",
+            retry_after_s=math.ceil(reset(blocking)),
+            headers=headers,
+        )
+        raise error
+
+
+def _headers(window: Window, reset_s: float) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit-requests": str(window.limit),
+        "x-ratelimit-remaining-requests": str(max(0, window.limit - window.count)),
+        "x-ratelimit-reset-requests": duration(reset_s),
+    }
+
+
+def _limiter(connection: ASGIConnection[Any, Any, Any, Any]) -> Limiter:
+    limiter: Limiter = connection.app.state.limiter
+    return limiter
+
+
+async def _check(
+    connection: ASGIConnection[Any, Any, Any, Any], principal: Principal, scope: str, windows: list[Window]
+) -> None:
+    if not windows:
+        return  # unlimited: no Redis call, no headers
+    headers: dict[str, str] | None = None
+    try:
+        headers = await _limiter(connection).check(principal, scope, windows)
+    except RateLimited as exc:
+        headers = exc.headers
+        raise
+    finally:
+        if headers:
+            # ``rate_headers`` (route middleware) puts them on the response, success or error.
+            setattr(connection.state, STATE_HEADERS, headers)
+
+
+async def limit_request(request: Request[Any, Any, Any], principal: Principal, surface: Surface) -> None:
+    """An inference request: count it against its tier's (and surface's) windows; 429 when over."""
+    config = _limiter(request).services.routing.config.limits
+    await _check(request, principal, surface, windows_for(config, principal.tier, surface))
+
+
+async def limit_jobs(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:
+    """A jobs read (GET /v1/jobs/* or a WebSocket open): the per-key ``jobs_rpm``."""
+    rpm = _limiter(connection).services.routing.config.limits.jobs_rpm
+    await _check(connection, principal, "jobs", [Window("jobs", MINUTE, rpm)] if rpm is not None else [])
+
+
+def rate_headers(app: ASGIApp) -> ASGIApp:
+    """Route middleware: every response of the route (success or error) gets the stashed
+    x-ratelimit-* headers, added once the handler (or its exception handler) starts answering."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        http: Any = scope  # plain dicts below: the typed ASGI unions do not help here
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                stashed: dict[str, str] | None = (http.get("state") or {}).get(STATE_HEADERS)
+                if stashed:
+                    headers = list(message.get("headers") or [])
+                    present = {bytes(name).lower() for name, _ in headers}
+                    headers += [
+                        (k.encode(), v.encode()) for k, v in stashed.items() if k.lower().encode() not in present
+                    ]
+                    message["headers"] = headers
+            await send(message)
+
+        await app(scope, receive, send_with_headers if http["type"] == "http" else send)
+
+    return middleware
