@@ -95,6 +95,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=settings.drain_s,
+            # Sans-IO WebSockets: protocol pings on timers and no helper tasks per connection
+            # (measured: bench/websocket_bench.py); clients send nothing large to us.
+            ws="websockets-sansio",
+            ws_max_size=64 * 1024,
+            ws_ping_interval=20.0,
+            ws_ping_timeout=20.0,
         )
     finally:
         if metrics_dir:

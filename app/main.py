@@ -152,7 +152,7 @@ def create_app(
     outbox = build_outbox(services, webhooks)
     tracker = JobTracker(services, outbox=outbox)
     watcher = JobWatcher(services, tracker)
-    events = EventHub(services)
+    events = EventHub(services, refresh=watcher.watch)
     reloader = RoutingReloader(services)
 
     @asynccontextmanager

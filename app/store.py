@@ -7,6 +7,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 MEMORY_SCHEME = "memory://"
+MAX_CONNECTIONS = 128
 
 
 def is_memory_url(url: str) -> bool:
@@ -19,14 +20,18 @@ def create_redis(url: str) -> aioredis.Redis:
         import fakeredis  # only the local one-command start needs it
 
         return fakeredis.FakeAsyncRedis(decode_responses=False)
-    client: aioredis.Redis = aioredis.Redis.from_url(
+    # A bounded pool that makes callers wait for a free connection (up to 5 s) instead of
+    # failing: thousands of WebSockets opening at once must queue, not error.
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=5.0,
         decode_responses=False,
         socket_timeout=5.0,
         socket_connect_timeout=2.0,
         health_check_interval=30,
     )
-    return client
+    return aioredis.Redis(connection_pool=pool)
 
 
 class Keys:

@@ -1,7 +1,8 @@
 """A minimal, fast RunPod-compatible upstream for benchmarks (raw ASGI, no framework).
 
 Serves ``/v2/{endpoint}/openai/v1/embeddings`` and ``/openai/v1/chat/completions`` (plain and
-SSE), ``/run`` and ``/status/{id}`` (always IN_PROGRESS), answering instantly, so that what a benchmark measures is the gateway's own cost.
+SSE), ``/run`` and ``/status/{id}`` (always IN_PROGRESS), answering instantly, so that what
+a benchmark measures is the gateway's own cost.
 Run: ``uvicorn bench.fast_upstream:app --port 9100 --http httptools --loop uvloop``.
 """
 

@@ -38,7 +38,10 @@ CHAT_BODY = {"model": "bench-chat", "messages": [{"role": "user", "content": "hi
 
 @contextmanager
 def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[None]:
-    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env})
+    # Server logs go to a file (named on stderr) so a failed run can be diagnosed.
+    log = tempfile.NamedTemporaryFile("wb", prefix="bench-", suffix=".log", delete=False)  # noqa: SIM115
+    print(f"{args[2] if len(args) > 2 else args[0]} logs: {log.name}", file=sys.stderr)
+    proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 30
         while True:

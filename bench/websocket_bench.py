@@ -87,7 +87,14 @@ async def _watchers(url: str, key: str, job_ids: list[str], per_job: int, rounds
 
     tasks = [asyncio.create_task(watch(job_id)) for job_id in job_ids for _ in range(per_job)]
     started = time.perf_counter()
-    await asyncio.wait_for(opened.wait(), timeout=600)
+    waiter = asyncio.create_task(opened.wait())
+    while not opened.is_set():
+        await asyncio.wait([waiter, *tasks], timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in tasks if t.done() and t.exception() is not None]
+        if failed:
+            raise RuntimeError(f"{len(failed)} watchers failed to open, e.g. {failed[0].exception()!r}")
+        if time.perf_counter() - started > 600:
+            raise RuntimeError(f"only {ready} of {total} watchers opened")
     open_s = time.perf_counter() - started
     await asyncio.sleep(1.0)
     stats = {"open_s": open_s}
@@ -121,7 +128,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--duration", type=int, default=10)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     up_port, gw_port = free_port(), free_port()
@@ -160,7 +167,8 @@ def main() -> None:
         )
         rss_after_kib = _rss_kib(pid)
     watchers = per_job * args.jobs
-    print(f"\nmachine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}")
+    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores"
+    print(f"\nmachine: {machine}, python {platform.python_version()}")
     print(f"| enqueue (Prefer: respond-async), 32 connections, one worker | {enqueue_rps:,.0f} req/s |")
     print(f"| {watchers:,} WebSocket watchers over {args.jobs} jobs: opened in | {stats['open_s']:.1f} s |")
     print(f"| gateway RSS before / with watchers | {rss_before / 1024:.0f} MiB / {rss_after_kib / 1024:.0f} MiB "

@@ -9,33 +9,44 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import structlog
 
+from app.jobs.records import TERMINAL_STATUSES
 from app.services import Services
 
 log = structlog.get_logger("dryapi.events")
 
 QUEUE_LIMIT = 256
+REFRESH_S = 10.0
 
 
 class Subscription:
+    """One watcher's bounded queue of (frame, is_terminal)."""
+
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(QUEUE_LIMIT)
+        self.queue: asyncio.Queue[tuple[bytes, bool]] = asyncio.Queue(QUEUE_LIMIT)
         self.overflowed = False
 
-    def deliver(self, frame: bytes) -> None:
+    def deliver(self, frame: bytes, terminal: bool) -> None:
         try:
-            self.queue.put_nowait(frame)
+            self.queue.put_nowait((frame, terminal))
         except asyncio.QueueFull:
             self.overflowed = True
 
 
 class EventHub:
-    def __init__(self, services: Services) -> None:
+    """``refresh(job_id)`` is called every ``REFRESH_S`` for each job with local watchers
+    (the job watcher uses it to keep those jobs on the fast poll)."""
+
+    def __init__(self, services: Services, refresh: Callable[[str], Awaitable[None]] | None = None) -> None:
         self._services = services
+        self._refresh = refresh
+        self._refresher: asyncio.Task[None] | None = None
         self._prefix = services.keys.custom("jobev", "")
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self._reader: asyncio.Task[None] | None = None
@@ -49,6 +60,8 @@ class EventHub:
         if self._reader is None or self._reader.done():
             self._ready.clear()
             self._reader = asyncio.create_task(self._read())
+        if self._refresh is not None and (self._refresher is None or self._refresher.done()):
+            self._refresher = asyncio.create_task(self._keep_fresh())
         await self._ready.wait()
         subscription = Subscription(job_id)
         self._subscribers[job_id].add(subscription)
@@ -62,8 +75,20 @@ class EventHub:
                 del self._subscribers[subscription.job_id]
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
+        for task in (self._reader, self._refresher):
+            if task is not None:
+                task.cancel()
+
+    async def _keep_fresh(self) -> None:
+        assert self._refresh is not None
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            for job_id in tuple(self._subscribers):
+                try:
+                    await self._refresh(job_id)
+                except Exception as exc:
+                    log.warning("event_refresh_failed", error_type=type(exc).__name__)
+                    break
 
     async def _read(self) -> None:
         while True:
@@ -89,7 +114,17 @@ class EventHub:
         name = channel.decode() if isinstance(channel, bytes) else str(channel)
         job_id = name[len(self._prefix) :]
         data = message.get("data")
-        if not isinstance(data, bytes):
+        subscribers = self._subscribers.get(job_id)
+        if not isinstance(data, bytes) or not subscribers:
             return
-        for subscription in tuple(self._subscribers.get(job_id, ())):
-            subscription.deliver(data)
+        terminal = _is_terminal(data)  # decoded once per event, not once per watcher
+        for subscription in tuple(subscribers):
+            subscription.deliver(data, terminal)
+
+
+def _is_terminal(frame: bytes) -> bool:
+    try:
+        event = msgspec.json.decode(frame)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(event, dict) and event.get("status") in TERMINAL_STATUSES

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import structlog
+from redis.exceptions import RedisError
 
 from app.errors import GatewayError
 from app.jobs.records import FIRST_POLL_S, TERMINAL_STATUSES, JobRecord
@@ -90,9 +91,17 @@ class JobWatcher:
                     await redis.zadd(self._active, {job_id: time.time() + self._interval(record, watched)})
         except GatewayError as exc:
             log.info("watcher_poll_failed", job_id=job_id, code=exc.code)
-            await redis.zadd(self._active, {job_id: time.time() + 5.0})
-        finally:
+            await self._retry_later(job_id)
+        except (RedisError, OSError) as exc:
+            # The lease expires by itself; the job stays in the active set for the next round.
+            log.warning("watcher_poll_failed", job_id=job_id, error_type=type(exc).__name__)
+            return
+        with contextlib.suppress(RedisError, OSError):
             await redis.delete(self._lease(job_id))
+
+    async def _retry_later(self, job_id: str) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._services.redis.zadd(self._active, {job_id: time.time() + 5.0})
 
     async def poll_once(self, record: JobRecord, *, watched: bool) -> dict[str, Any]:
         client = self._services.client

@@ -30,7 +30,6 @@ from app.services import Services
 log = structlog.get_logger("dryapi.ws")
 
 _SEND_TIMEOUT_S = 5.0
-_REWATCH_S = 10.0
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_SLOW = 4408
@@ -39,21 +38,17 @@ CLOSE_FAILED = 4500
 
 
 async def _send(socket: WebSocket[Any, Any, Any], frame: bytes) -> None:
-    await asyncio.wait_for(socket.send_text(frame.decode()), _SEND_TIMEOUT_S)
+    # asyncio.timeout, not wait_for: no extra task per frame when thousands of sockets fan out.
+    async with asyncio.timeout(_SEND_TIMEOUT_S):
+        await socket.send_data(frame.decode(), mode="text")
 
 
-def _status_of(frame: bytes) -> str:
-    try:
-        status: str = msgspec.json.decode(frame).get("status", "")
-        return status
-    except (msgspec.DecodeError, AttributeError):
-        return ""
-
-
-async def _until_disconnect(socket: WebSocket[Any, Any, Any]) -> None:
+async def _until_disconnect(socket: WebSocket[Any, Any, Any], owner: asyncio.Task[Any]) -> None:
+    """Read (and ignore) client messages; when the client goes away, stop ``owner``."""
     with contextlib.suppress(WebSocketDisconnect):
         while True:
             await socket.receive_data(mode="text")
+    owner.cancel()
 
 
 @websocket("/v1/jobs/{surface:str}/{job_id:str}/ws", exclude_from_auth=True)
@@ -83,7 +78,9 @@ async def job_events(socket: WebSocket[Any, Any, Any], surface: str, job_id: str
         await socket.close(code=CLOSE_NOT_FOUND, reason="job not found")
         return
     subscription = await hub.subscribe(job_id)
-    listener = asyncio.create_task(_until_disconnect(socket))
+    owner = asyncio.current_task()
+    assert owner is not None
+    listener = asyncio.create_task(_until_disconnect(socket, owner))
     WEBSOCKETS.inc()
     try:
         body = await current_status(services, state.tracker, watcher, record)
@@ -91,23 +88,19 @@ async def job_events(socket: WebSocket[Any, Any, Any], surface: str, job_id: str
         if body["status"] in TERMINAL_STATUSES:
             await socket.close(code=1000)
             return
-        await watcher.watch(job_id)
-        while not listener.done():
-            getter = asyncio.ensure_future(subscription.queue.get())
-            done, _ = await asyncio.wait((getter, listener), timeout=_REWATCH_S, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                if not listener.done():
-                    await watcher.watch(job_id)  # keep the fast poll alive
-                continue
+        await watcher.watch(job_id)  # poll fast from now on; the hub keeps it fast while watched
+        while True:
+            frame, terminal = await subscription.queue.get()
             if subscription.overflowed:
                 await socket.close(code=CLOSE_TOO_SLOW, reason="client too slow")
                 return
-            frame = getter.result()
             await _send(socket, frame)
-            if _status_of(frame) in TERMINAL_STATUSES:
+            if terminal:
                 await socket.close(code=1000)
                 return
+    except asyncio.CancelledError:
+        if not listener.done():
+            raise  # the server is stopping, not the client
     except TimeoutError:
         log.info("ws_dropped_slow_client", job_id=job_id)
         with contextlib.suppress(Exception):
