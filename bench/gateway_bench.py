@@ -4,7 +4,7 @@ Starts ``bench/fast_upstream.py`` (an instant RunPod-compatible upstream) and on
 worker with auth on (a real key in a real Redis), then measures each path both directly
 against the upstream and through the gateway, in one run, so the figures are comparable.
 
-    python -m bench.gateway_bench [--requests 3000] [--duration 10] [--transport aiohttp|httpx]
+    python -m bench.gateway_bench [--requests 3000] [--duration 10]
 
 Needs ``wrk`` for the throughput figures (Debian package ``wrk``).
 """
@@ -125,7 +125,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--stream-requests", type=int, default=500)
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--transport", default="aiohttp", choices=["aiohttp", "httpx"])
     args = parser.parse_args()
 
     up_port, gw_port = free_port(), free_port()
@@ -141,7 +140,7 @@ def main() -> None:
     )
     key = _issue_key(prefix)
     auth = {"authorization": f"Bearer {key}"}
-    env = {"REDIS_URL": REDIS_URL, "DRYAPI_REDIS_PREFIX": prefix, "DRYAPI_UPSTREAM_TRANSPORT": args.transport}
+    env = {"REDIS_URL": REDIS_URL, "DRYAPI_REDIS_PREFIX": prefix}
     uvicorn_args = [sys.executable, "-m", "uvicorn", "bench.fast_upstream:app", "--port", str(up_port),
                     "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
     gateway_args = [sys.executable, "-m", "app", "serve", "--port", str(gw_port), "--routing", str(routing)]
@@ -166,7 +165,7 @@ def main() -> None:
 
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores"
     print(f"\nmachine: {machine}, python {platform.python_version()}")
-    print(f"transport: {args.transport}; {args.requests} sequential requests per latency row\n")
+    print(f"{args.requests} sequential requests per latency row\n")
     print("| measure | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 |")
     print("|---|---|---|---|---|---|---|")
     for name, d50, d99, g50, g99 in rows:
