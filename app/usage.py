@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import msgspec
 import redis.asyncio as aioredis
@@ -44,7 +46,6 @@ REPORTED: dict[str, tuple[tuple[str, str, int], ...]] = {
     "transcribe": (("requests", "requests", 1), ("audio_ms", "audio_seconds", 1000)),
 }
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_pending: set[asyncio.Task[None]] = set()
 
 
 class _Tokens(msgspec.Struct):
@@ -68,39 +69,68 @@ def today() -> str:
 # recording -----------------------------------------------------------------------------------
 
 
-async def _write(services: Services, key_id: str, surface: str, counts: dict[str, int]) -> None:
-    key = usage_key(services.keys, key_id, today())
-
-    async def write() -> None:
-        async with services.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, f"{surface}:requests", 1)
-            for name, value in counts.items():
-                if value > 0:
-                    pipe.hincrby(key, f"{surface}:{name}", value)
-            pipe.expire(key, RETENTION_S)
-            await pipe.execute()
-
-    try:
-        await services.authenticator.guard.run(write)
-    except RedisUnavailable:
-        log.warning("usage_not_recorded", key_id=key_id, surface=surface, reason="redis_unavailable")
+# Counts are summed in process and written every FLUSH_S in one pipeline, so the hot path
+# pays no Redis round trip per request. A failed flush keeps its counts for the next one.
+FLUSH_S = 1.0
 
 
-def _spawn(work: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.get_running_loop().create_task(work)
-    _pending.add(task)  # a strong reference, so the write is not collected mid-flight
-    task.add_done_callback(_pending.discard)
+class _Batch:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.counts: Counter[tuple[str, str]] = Counter()  # (redis key, field) -> increment
+        self.flusher: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        while self.counts:
+            await asyncio.sleep(FLUSH_S)
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self.counts:
+            return
+        snapshot, self.counts = self.counts, Counter()
+
+        async def write() -> None:
+            async with self.services.redis.pipeline(transaction=False) as pipe:
+                for (key, field), value in snapshot.items():
+                    pipe.hincrby(key, field, value)
+                for key in {key for key, _ in snapshot}:
+                    pipe.expire(key, RETENTION_S)
+                await pipe.execute()
+
+        try:
+            await self.services.authenticator.guard.run(write)
+        except RedisUnavailable:
+            self.counts.update(snapshot)  # try again with the next flush
+            log.warning("usage_not_recorded", reason="redis_unavailable", pending=len(self.counts))
+
+
+# One batch per event loop: each loop (process, or test server thread) flushes its own.
+_batches: WeakKeyDictionary[asyncio.AbstractEventLoop, _Batch] = WeakKeyDictionary()
 
 
 def record(services: Services, key_id: str, surface: str, counts: dict[str, int] | None = None) -> None:
     """Count one successful request (and its ``counts``) without waiting for Redis."""
-    _spawn(_write(services, key_id, surface, counts or {}))
+    loop = asyncio.get_running_loop()
+    batch = _batches.get(loop)
+    if batch is None or batch.services is not services:
+        batch = _batches[loop] = _Batch(services)
+    key = usage_key(services.keys, key_id, today())
+    batch.counts[(key, f"{surface}:requests")] += 1
+    for name, value in (counts or {}).items():
+        if value > 0:
+            batch.counts[(key, f"{surface}:{name}")] += value
+    if batch.flusher is None or batch.flusher.done():
+        batch.flusher = loop.create_task(batch.run())
 
 
 async def flush() -> None:
-    """Wait for writes still in flight (at shutdown, so no count is lost)."""
-    if _pending:
-        await asyncio.gather(*list(_pending), return_exceptions=True)
+    """Write the counts still pending (at shutdown, so no count is lost)."""
+    batch = _batches.get(asyncio.get_running_loop())
+    if batch is not None:
+        if batch.flusher is not None:
+            batch.flusher.cancel()
+        await batch.flush()
 
 
 # what each surface's output says -------------------------------------------------------------
