@@ -15,7 +15,7 @@ from app.services import Services
 async def _proxy(request: Request[Any, Any, Any], state: State, endpoint_id: str, operation: str) -> Response[bytes]:
     services: Services = state.services
     base = services.settings.local_upstream or services.routing.config.upstream.base_url
-    api_key = "" if services.settings.local_upstream else services.routing.config.upstream.api_key
+    api_key = services.upstream_api_key()
     body = await request.body() if request.method == "POST" else None
     params = dict(request.query_params)
     response = await services.client.request(
