@@ -10,27 +10,14 @@ from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import Example
 
 from app.errors import ErrorBody
+from app.jobs.schemas import EnqueueBody
 
 JOB_ID = "f3de27f8-61d5-4d58-aad1-a7d63f8a6e0f"
 ENDPOINT_ID = "o6r4i5q9j8k7l6"
 
 
-class RunPodJobDoc(msgspec.Struct):
-    id: str
-    status: str
-
-
-class EnqueueDoc(msgspec.Struct):
-    """The seed's enqueue body (202)."""
-
-    id: str
-    object: str
-    created: int
-    status: str
-    surface: str
-    model: str
-    endpoint_id: str
-    runpod: RunPodJobDoc
+# The enqueue body is documented with the very Struct the gateway answers with.
+EnqueueDoc = EnqueueBody
 
 
 class JobStatusDoc(msgspec.Struct):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -15,6 +16,7 @@ from app.disconnect import unless_disconnected
 from app.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from app.jobs.idempotency import Idempotency
 from app.jobs.records import TERMINAL_STATUSES, JobRecord, new_record
+from app.jobs.schemas import EnqueueBody, RunPodJob
 from app.routing.resolver import Route
 from app.services import Services
 from app.surfaces.handler_fields import client_param
@@ -31,22 +33,6 @@ ENQUEUE_OBJECTS = {
 _RUNSYNC_WAIT_CAP_S = 30.0
 _POLL_START_S = 0.25
 _POLL_MAX_S = 2.0
-
-
-class RunPodJob(msgspec.Struct):
-    id: str
-    status: str
-
-
-class EnqueueBody(msgspec.Struct):
-    id: str
-    object: str
-    created: int
-    status: str
-    surface: str
-    model: str
-    endpoint_id: str
-    runpod: RunPodJob
 
 
 def terminal_output(result: dict[str, Any], job_id: str) -> Any:
@@ -69,11 +55,19 @@ def terminal_output(result: dict[str, Any], job_id: str) -> Any:
     raise UpstreamError(f"Job {job_id} was cancelled", code="job_cancelled")
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One client request bound for RunPod: this process's services, the HTTP request, who
+    sent it, and the route it resolved to."""
+
+    services: Services
+    request: Request[Any, Any, Any]
+    principal: Principal
+    route: Route
+
+
 async def run_sync(
-    services: Services,
-    request: Request[Any, Any, Any],
-    principal: Principal,
-    route: Route,
+    call: Call,
     job_input: dict[str, Any],
     options: dict[str, Any] | None = None,
     fields: dict[str, str] | None = None,
@@ -83,6 +77,7 @@ async def run_sync(
     ``fields`` is the surface's client → handler field table, so a handler's complaint about
     ``num_images`` reaches the client as one about ``n``.
     """
+    services, request, principal, route = call.services, call.request, call.principal, call.route
     client = services.client
     started = time.monotonic()
 
@@ -151,10 +146,7 @@ async def run_sync(
 
 
 async def enqueue(
-    services: Services,
-    request: Request[Any, Any, Any],
-    principal: Principal,
-    route: Route,
+    call: Call,
     job_input: dict[str, Any],
     *,
     webhook_url: str | None,
@@ -166,6 +158,7 @@ async def enqueue(
 
     ``digest`` fingerprints the client's request for ``Idempotency-Key`` checks.
     """
+    services, request, principal, route = call.services, call.request, call.principal, call.route
     idempotency = Idempotency.from_request(services, request, principal, digest)
     if idempotency is not None:
         replay = await idempotency.claim()

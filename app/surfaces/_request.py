@@ -8,8 +8,12 @@ from typing import Any, Literal, TypeVar
 import msgspec
 from litestar import Request
 
+from app.auth import Principal, principal_of
 from app.errors import InvalidRequest
+from app.limits import limit_request
 from app.routing.resolver import Route
+from app.routing.schema import Surface
+from app.services import Services
 
 T = TypeVar("T")
 Mode = Literal["async", "stream", "sync"]
@@ -70,3 +74,11 @@ def choose_mode(request: Request[Any, Any, Any], route: Route, *, stream: bool, 
     if stream:
         return "stream"
     return "async" if route.mode == "async" else "sync"
+
+
+async def admit(request: Request[Any, Any, Any], surface: Surface) -> tuple[Services, Principal]:
+    """The first step of every inference route: who is calling, and may they, now."""
+    services: Services = request.app.state.services
+    principal = principal_of(request)
+    await limit_request(request, principal, surface)
+    return services, principal

@@ -8,16 +8,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.datastructures import State
 from litestar.response import Stream
 
 from app import docs
-from app.auth import principal_of
 from app.disconnect import unless_disconnected
-from app.jobs.runner import enqueue
-from app.limits import limit_request, rate_headers
-from app.services import Services
-from app.surfaces._request import choose_mode, decode_object, validate
+from app.jobs.runner import Call, enqueue
+from app.limits import rate_headers
+from app.surfaces._request import admit, choose_mode, decode_object, validate
 from app.surfaces.chat_stream import relay_chat_stream
 from app.surfaces.webhook_field import checked_webhook_url
 from app.upstream.worker_errors import output_error
@@ -80,10 +77,8 @@ def public_completion(raw: bytes, public_model: str) -> bytes:
     operation_class=docs.CHAT_OPERATION,
     responses=docs.CHAT_RESPONSES,
 )
-async def chat_completions(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    services: Services = state.services
-    principal = principal_of(request)
-    await limit_request(request, principal, "chat")
+async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+    services, principal = await admit(request, "chat")
     raw = await request.body()
     body = decode_object(raw)
     parsed = validate(body, ChatRequest)
@@ -94,17 +89,9 @@ async def chat_completions(request: Request[Any, Any, Any], state: State) -> Res
     body["model"] = route.upstream_model
     if mode == "async":
         job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
+        call = Call(services, request, principal, route)
         digest = hashlib.sha256(raw).hexdigest()
-        return await enqueue(
-            services,
-            request,
-            principal,
-            route,
-            job_input,
-            webhook_url=webhook_url,
-            digest=digest,
-            stream=bool(parsed.stream),
-        )
+        return await enqueue(call, job_input, webhook_url=webhook_url, digest=digest, stream=bool(parsed.stream))
     if mode == "stream":
         stack = AsyncExitStack()
         chunks = await stack.enter_async_context(

@@ -14,16 +14,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.datastructures import State
 
 from app import docs
-from app.auth import principal_of
 from app.disconnect import unless_disconnected
 from app.errors import InvalidRequest, UpstreamError
-from app.jobs.runner import enqueue
-from app.limits import limit_request, rate_headers
-from app.services import Services
-from app.surfaces._request import choose_mode, decode_object, validate
+from app.jobs.runner import Call, enqueue
+from app.limits import rate_headers
+from app.surfaces._request import admit, choose_mode, decode_object, validate
 from app.surfaces.webhook_field import checked_webhook_url
 from app.upstream.worker_errors import output_error
 from app.usage import record, token_counts
@@ -97,10 +94,8 @@ def public_embeddings(raw: bytes, public_model: str, *, as_base64: bool) -> byte
     operation_class=docs.EMBEDDINGS_OPERATION,
     responses=docs.EMBEDDINGS_RESPONSES,
 )
-async def create_embeddings(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    services: Services = state.services
-    principal = principal_of(request)
-    await limit_request(request, principal, "embeddings")
+async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
+    services, principal = await admit(request, "embeddings")
     raw = await request.body()
     body = decode_object(raw)
     parsed = validate(body, EmbeddingsRequest)
@@ -115,10 +110,7 @@ async def create_embeddings(request: Request[Any, Any, Any], state: State) -> Re
     if mode == "async":
         job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
         return await enqueue(
-            services,
-            request,
-            principal,
-            route,
+            Call(services, request, principal, route),
             job_input,
             webhook_url=webhook_url,
             digest=hashlib.sha256(raw).hexdigest(),

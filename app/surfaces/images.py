@@ -10,16 +10,14 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.datastructures import State
 
 from app import docs
-from app.auth import principal_of
 from app.errors import InvalidRequest, UpstreamError
 from app.files import decode_data_uri
-from app.jobs.runner import enqueue, run_sync
-from app.limits import limit_request, rate_headers
+from app.jobs.runner import Call, enqueue, run_sync
+from app.limits import rate_headers
 from app.services import Services
-from app.surfaces._request import choose_mode, decode_object, validate
+from app.surfaces._request import admit, choose_mode, decode_object, validate
 from app.surfaces.handler_fields import IMAGES_FIELDS, handler_input
 from app.surfaces.webhook_field import checked_webhook_url
 from app.usage import image_counts, record
@@ -52,12 +50,6 @@ def parse_size(size: str | None) -> dict[str, int]:
     if not (64 <= width <= MAX_SIDE and 64 <= height <= MAX_SIDE):
         raise InvalidRequest(f"size sides must be between 64 and {MAX_SIDE}", param="size")
     return {"width": width, "height": height}
-
-
-def build_input(body: dict[str, Any], parsed: ImagesRequest, services: Services, route: Any) -> dict[str, Any]:
-    job_input = handler_input(IMAGES_FIELDS, body, route)
-    job_input.update(parse_size(parsed.size))
-    return job_input
 
 
 def _image_items(output: Any) -> list[str]:
@@ -127,24 +119,20 @@ async def _fetch(services: Services, url: str) -> bytes:
     operation_class=docs.IMAGES_OPERATION,
     responses=docs.IMAGES_RESPONSES,
 )
-async def generate_images(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    services: Services = state.services
-    principal = principal_of(request)
-    await limit_request(request, principal, "images")
+async def generate_images(request: Request[Any, Any, Any]) -> Response[Any]:
+    services, principal = await admit(request, "images")
     raw = await request.body()
     body = decode_object(raw)
     parsed = validate(body, ImagesRequest)
     route = services.resolve("images", parsed.model)
-    job_input = build_input(body, parsed, services, route)
+    job_input = handler_input(IMAGES_FIELDS, body, route) | parse_size(parsed.size)
+    call = Call(services, request, principal, route)
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
     response_format = parsed.response_format or "url"
     mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
     if mode == "async":
         return await enqueue(
-            services,
-            request,
-            principal,
-            route,
+            call,
             job_input,
             webhook_url=webhook_url,
             digest=hashlib.sha256(raw).hexdigest(),
@@ -152,7 +140,7 @@ async def generate_images(request: Request[Any, Any, Any], state: State) -> Resp
             options={"response_format": response_format, "size": parse_size(parsed.size)},
         )
     options = {"response_format": response_format}
-    output = await run_sync(services, request, principal, route, job_input, options, IMAGES_FIELDS)
+    output = await run_sync(call, job_input, options, IMAGES_FIELDS)
     images = await to_openai(services, output, response_format)
     record(services, principal.key_id, "images", image_counts(output, len(images["data"]), parse_size(parsed.size)))
     content = msgspec.json.encode(images)

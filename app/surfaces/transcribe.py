@@ -12,16 +12,15 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response, post
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import UploadFile
 
 from app import docs
-from app.auth import principal_of
 from app.errors import InvalidRequest, PayloadTooLarge
-from app.jobs.runner import enqueue, run_sync
-from app.limits import limit_request, rate_headers
+from app.jobs.runner import Call, enqueue, run_sync
+from app.limits import rate_headers
 from app.netguard import check_url
 from app.services import Services
-from app.surfaces._request import choose_mode, decode_object, validate
+from app.surfaces._request import admit, choose_mode, decode_object, validate
 from app.surfaces.handler_fields import TRANSCRIBE_FIELDS, handler_input
 from app.surfaces.transcript_formats import render
 from app.surfaces.webhook_field import checked_webhook_url
@@ -117,10 +116,8 @@ async def _audio_field(services: Services, audio: _Audio) -> dict[str, str]:
     operation_class=docs.TRANSCRIBE_OPERATION,
     responses=docs.TRANSCRIBE_RESPONSES,
 )
-async def create_transcription(request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    services: Services = state.services
-    principal = principal_of(request)
-    await limit_request(request, principal, "transcribe")
+async def create_transcription(request: Request[Any, Any, Any]) -> Response[Any]:
+    services, principal = await admit(request, "transcribe")
     if request.content_type[0] == "multipart/form-data":
         declared = request.headers.get("content-length", "")
         if declared.isdigit():
@@ -140,11 +137,10 @@ async def create_transcription(request: Request[Any, Any, Any], state: State) ->
     mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
     job_input.update(await _audio_field(services, audio))
     options = {"response_format": response_format, "words": words}
+    call = Call(services, request, principal, route)
     if mode == "async":
-        return await enqueue(
-            services, request, principal, route, job_input, webhook_url=webhook_url, digest=digest, options=options
-        )
-    output = await run_sync(services, request, principal, route, job_input, options, TRANSCRIBE_FIELDS)
+        return await enqueue(call, job_input, webhook_url=webhook_url, digest=digest, options=options)
+    output = await run_sync(call, job_input, options, TRANSCRIBE_FIELDS)
     content, media_type = render(output, response_format, words=words)
     record(services, principal.key_id, "transcribe", audio_counts(output))
     if isinstance(content, str):
