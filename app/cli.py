@@ -99,6 +99,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             # (measured: bench/websocket_bench.py); clients send nothing large to us.
             ws="websockets-sansio",
             ws_max_size=64 * 1024,
+            ws_per_message_deflate=settings.ws_compression,
             ws_ping_interval=20.0,
             ws_ping_timeout=20.0,
         )

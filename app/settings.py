@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_failure: Literal["open", "closed"] = "closed"
     # Bound on each Redis call of auth, limits and usage, so no request waits on a sick Redis.
     redis_timeout_s: float = 0.25
+    # permessage-deflate on job WebSockets: two zlib streams cost ~35 KiB per socket, and
+    # status frames are small (measured: bench/README.md), so it is off unless asked for.
+    ws_compression: bool = False
 
     @property
     def loopback(self) -> bool:
@@ -110,7 +113,17 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
         routing_poll_s=_routing_poll_s(env),
         redis_failure=_redis_failure(env.get("DRYAPI_REDIS_FAILURE") or "closed"),
         redis_timeout_s=max(1, _int(env, "DRYAPI_REDIS_TIMEOUT_MS", 250)) / 1000,
+        ws_compression=_flag(env, "DRYAPI_WS_COMPRESSION"),
     )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "off", "no"):
+        return False
+    if raw in ("1", "true", "on", "yes"):
+        return True
+    raise SettingsError(f"{name} must be on or off, got {raw!r}")
 
 
 def _routing_poll_s(env: Mapping[str, str]) -> float:

@@ -56,7 +56,7 @@ def _gateway_pid(port: int) -> int:
 
 
 async def _watchers(
-    url: str, key: str, job_ids: list[str], per_job: int, rounds: int, prefix: str, interval_s: float
+    url: str, key: str, job_ids: list[str], per_job: int, rounds: int, prefix: str, interval_s: float, pid: int
 ) -> dict[str, float]:
     latencies: list[float] = []
     opened = asyncio.Event()
@@ -104,8 +104,8 @@ async def _watchers(
     gc.freeze()
     gc.disable()
     await asyncio.sleep(1.0)
-    stats = {"open_s": open_s}
-    stats["rss_ready"] = 0.0
+    # Memory is sampled while every watcher is still open: once idle, once after the fan-out.
+    stats = {"open_s": open_s, "rss_held": float(_rss_kib(pid))}
     publisher = redis.Redis.from_url(REDIS_URL)
     # Events arrive spread over time, as jobs progress independently; each reaches its job's
     # watchers. ``interval_s`` sets the offered load: watchers-per-job frames per interval.
@@ -117,6 +117,7 @@ async def _watchers(
     deadline = time.monotonic() + 30
     while len(latencies) < total * rounds and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
+    stats["rss_fanout"] = float(_rss_kib(pid))
     done.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     publisher.close()
@@ -174,17 +175,17 @@ def main() -> None:
         per_job = args.watchers // args.jobs
         stats = asyncio.run(
             _watchers(
-                gateway.replace("http", "ws"), key, job_ids, per_job, args.rounds, prefix, args.interval_ms / 1000
+                gateway.replace("http", "ws"), key, job_ids, per_job, args.rounds, prefix, args.interval_ms / 1000, pid
             )
         )
-        rss_after_kib = _rss_kib(pid)
     watchers = per_job * args.jobs
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores"
     print(f"\nmachine: {machine}, python {platform.python_version()}")
     print(f"| enqueue (Prefer: respond-async), 32 connections, one worker | {enqueue_rps:,.0f} req/s |")
     print(f"| {watchers:,} WebSocket watchers over {args.jobs} jobs: opened in | {stats['open_s']:.1f} s |")
-    print(f"| gateway RSS before / with watchers | {rss_before / 1024:.0f} MiB / {rss_after_kib / 1024:.0f} MiB "
-          f"({(rss_after_kib - rss_before) / watchers:.1f} KiB per watcher) |")
+    for label, rss in (("held idle", stats["rss_held"]), ("held, after the fan-out", stats["rss_fanout"])):
+        print(f"| gateway RSS, watchers {label} | {rss_before / 1024:.0f} MiB → {rss / 1024:.0f} MiB "
+              f"({(rss - rss_before) / watchers:.1f} KiB per watcher) |")
     rate = per_job / (args.interval_ms / 1000)
     print(f"| fan-out latency publish→client at {rate:,.0f} frames/s, p50 / p99 "
           f"| {stats['p50_ms']:.1f} ms / {stats['p99_ms']:.1f} ms "

@@ -87,6 +87,8 @@ def test_serve_refuses_unsafe_setups() -> None:
     assert many.returncode == 1 and "memory://" in many.stderr
     exposed = _run("serve", "--host", "0.0.0.0", env={"REDIS_URL": "memory://", "DRYAPI_SIGNING_SECRET": ""})
     assert exposed.returncode == 1 and "DRYAPI_SIGNING_SECRET" in exposed.stderr
+    typo = _run("serve", env={"REDIS_URL": "memory://", "DRYAPI_WS_COMPRESSION": "maybe"})
+    assert typo.returncode == 1 and "DRYAPI_WS_COMPRESSION must be on or off" in typo.stderr
 
 
 @contextmanager
