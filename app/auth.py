@@ -18,6 +18,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from app.errors import AuthenticationFailed, PermissionDenied, Unavailable
 from app.keys import ApiKeyRecord, KeyStore
 from app.redis_guard import RedisGuard, RedisUnavailable
+from app.scope import scope_header, scope_query_param
 
 OPEN_MODE_RECHECK_S = 1.0
 _NEGATIVE_CACHE_S = 2.0
@@ -111,13 +112,13 @@ class Authenticator:
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization")
+    header = scope_header(connection.scope, b"authorization")
     if header:
         scheme, _, token = header.partition(" ")
         return token.strip() if scheme.lower() == "bearer" else header.strip()
     if connection.scope["type"] == ScopeType.WEBSOCKET:
         # Browsers cannot set headers on a WebSocket; the query value is never logged.
-        return connection.query_params.get("api_key")
+        return scope_query_param(connection.scope, "api_key")
     return None
 
 

@@ -59,6 +59,8 @@ def _start_local_emulator(routing: LoadedRouting, gateway_port: int) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.serving import websocket_options
+
     os.environ["DRYAPI_HOST"] = args.host
     os.environ["DRYAPI_PORT"] = str(args.port)
     if args.routing:
@@ -95,13 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=settings.drain_s,
-            # Sans-IO WebSockets: protocol pings on timers and no helper tasks per connection
-            # (measured: bench/websocket_bench.py); clients send nothing large to us.
-            ws="websockets-sansio",
-            ws_max_size=64 * 1024,
-            ws_per_message_deflate=settings.ws_compression,
-            ws_ping_interval=20.0,
-            ws_ping_timeout=20.0,
+            **websocket_options(settings.ws_compression),
         )
     finally:
         if metrics_dir:

@@ -1,4 +1,5 @@
-"""Running an ASGI app with uvicorn in a background thread (local emulator, tests)."""
+"""Running ASGI apps with uvicorn: the gateway's WebSocket settings, and a server in a background
+thread (local emulator, tests)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,20 @@ class ServerThread:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+def websocket_options(compression: bool) -> dict[str, Any]:
+    """uvicorn's WebSocket settings for the gateway; ``serve`` and the tests use the same.
+
+    uvicorn's sans-I/O protocol (pings on timers, no helper task per connection) with stalled
+    peers dropped (``app/ws_protocol.py``). No permessage-deflate
+    unless asked for: its two zlib streams are ~35 KiB of every open socket (bench/README.md).
+    Clients send nothing large to the gateway, hence the small frame limit.
+    """
+    return {
+        "ws": "app.ws_protocol:GatewayWebSocketProtocol",
+        "ws_max_size": 64 * 1024,
+        "ws_per_message_deflate": compression,
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 20.0,
+    }

@@ -1,7 +1,7 @@
 """Fan-out of job events to this process's WebSocket watchers.
 
 One Redis pattern subscription per process receives every job's events; each watcher gets
-a bounded queue. A watcher that falls behind is marked slow and dropped rather than
+a bounded backlog. A watcher that falls behind is marked slow and dropped rather than
 buffered without bound.
 """
 
@@ -25,18 +25,37 @@ REFRESH_S = 10.0
 
 
 class Subscription:
-    """One watcher's bounded queue of (frame, is_terminal)."""
+    """One watcher's bounded backlog of (frame, is_terminal).
+
+    A plain list and one future rather than an ``asyncio.Queue``: this object lives as long as
+    its socket, and a queue's three deques and event are ~3 KiB of every watcher.
+    """
+
+    __slots__ = ("_pending", "_waiter", "job_id", "overflowed")
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
-        self.queue: asyncio.Queue[tuple[bytes, bool]] = asyncio.Queue(QUEUE_LIMIT)
         self.overflowed = False
+        self._pending: list[tuple[bytes, bool]] = []
+        self._waiter: asyncio.Future[None] | None = None
 
     def deliver(self, frame: bytes, terminal: bool) -> None:
-        try:
-            self.queue.put_nowait((frame, terminal))
-        except asyncio.QueueFull:
+        if len(self._pending) >= QUEUE_LIMIT:
             self.overflowed = True
+        else:
+            self._pending.append((frame, terminal))
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next(self) -> tuple[bytes, bool]:
+        """The oldest undelivered frame, waiting for one if there is none."""
+        while not self._pending:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._pending.pop(0)
 
 
 class EventHub:

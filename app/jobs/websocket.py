@@ -2,7 +2,9 @@
 
 Auth is checked after accepting, so a browser sees the close code: 4401 for a bad key,
 4404 for an unknown job or another key's job (the same, so existence is not leaked),
-4429 when the key is over its ``jobs_rpm``.
+4429 when the key is over its ``jobs_rpm``. A watcher that falls ``QUEUE_LIMIT`` frames
+behind is closed with 4408; one that stops reading altogether is dropped by the server
+protocol (``app/ws_protocol.py``), since no close frame can reach it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from app.services import Services
 
 log = structlog.get_logger("dryapi.ws")
 
-_SEND_TIMEOUT_S = 5.0
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_SLOW = 4408
@@ -38,9 +39,7 @@ CLOSE_FAILED = 4500
 
 
 async def _send(socket: WebSocket[Any, Any, Any], frame: bytes) -> None:
-    # asyncio.timeout, not wait_for: no extra task per frame when thousands of sockets fan out.
-    async with asyncio.timeout(_SEND_TIMEOUT_S):
-        await socket.send_data(frame.decode(), mode="text")
+    await socket.send_data(frame.decode(), mode="text")
 
 
 async def _until_disconnect(socket: WebSocket[Any, Any, Any], owner: asyncio.Task[Any]) -> None:
@@ -84,14 +83,16 @@ async def job_events(socket: WebSocket[Any, Any, Any], surface: str, job_id: str
     WEBSOCKETS.inc()
     try:
         body = await current_status(services, state.tracker, watcher, record)
+        del record  # this frame lives as long as the socket: keep only what the loop needs
         await _send(socket, msgspec.json.encode(body))
         if body["status"] in TERMINAL_STATUSES:
             await socket.close(code=1000)
             return
         await watcher.watch(job_id)  # poll fast from now on; the hub keeps it fast while watched
         while True:
-            frame, terminal = await subscription.queue.get()
+            frame, terminal = await subscription.next()
             if subscription.overflowed:
+                log.info("ws_dropped_slow_client", job_id=job_id)
                 await socket.close(code=CLOSE_TOO_SLOW, reason="client too slow")
                 return
             await _send(socket, frame)
@@ -101,11 +102,7 @@ async def job_events(socket: WebSocket[Any, Any, Any], surface: str, job_id: str
     except asyncio.CancelledError:
         if not listener.done():
             raise  # the server is stopping, not the client
-    except TimeoutError:
-        log.info("ws_dropped_slow_client", job_id=job_id)
-        with contextlib.suppress(Exception):
-            await socket.close(code=CLOSE_TOO_SLOW, reason="client too slow")
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, OSError):  # OSError: the server's "client gone" on send
         return
     except GatewayError as exc:
         with contextlib.suppress(Exception):

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from litestar.config.cors import CORSConfig
 from litestar.types import Scope
 
+from app.scope import scope_header
+
 # What a browser client may read from responses besides the CORS-safelisted headers.
 EXPOSED_HEADERS = [
     "x-request-id",
@@ -47,20 +49,13 @@ def cors_config(origins: Iterable[str]) -> CORSConfig | None:
     )
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 def websocket_origin_allowed(scope: Scope, origins: tuple[str, ...]) -> bool:
-    origin = _header(scope, b"origin")
+    origin = scope_header(scope, b"origin")
     if origin is None:
         return True
     origin = origin.rstrip("/")
     if "*" in origins or origin in origins:
         return True
-    host = _header(scope, b"host")
+    host = scope_header(scope, b"host")
     parts = urlsplit(origin)
     return bool(host) and parts.netloc.lower() == (host or "").lower()

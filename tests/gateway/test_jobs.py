@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
+import redis
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
+from app.ws_protocol import STALL_LIMIT_S
 from tests.gateway.conftest import ADMIN_KEY, Gateway
 
 
@@ -164,3 +169,59 @@ def test_callback_with_bad_signature_is_refused(gateway: Gateway) -> None:
     body = {"id": "x", "status": "COMPLETED"}
     response = httpx.post(f"{gateway.url}/v1/webhooks/runpod/some-nonce?sig=00", json=body)
     assert response.status_code == 404
+
+
+
+@contextmanager
+def _lazy_watcher(gateway: Gateway, key: str, job_id: str) -> Iterator[ClientConnection]:
+    """A watcher with a tiny receive buffer that holds one message and reads on only when asked."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", int(gateway.url.rsplit(":", 1)[1])))
+    ws = f"{gateway.url.replace('http', 'ws')}/v1/jobs/chat/{job_id}/ws"
+    with connect(ws, sock=raw, additional_headers={"authorization": f"Bearer {key}"}, max_queue=1) as client:
+        assert json.loads(client.recv(timeout=10))["id"] == job_id
+        yield client
+
+
+def _flood(gateway: Gateway, job_id: str, frames: int = 600) -> None:
+    """Publish large job events (~19 MB): far more than the kernel buffers and the backlog limit."""
+    publisher = redis.Redis.from_url(gateway.settings.redis_url)
+    channel = gateway.services.keys.custom("jobev", job_id)
+    frame = json.dumps({"id": job_id, "status": "IN_PROGRESS", "pad": "x" * 32_000})
+    for _ in range(frames):
+        publisher.publish(channel, frame)
+    publisher.close()
+
+
+def _read_until_closed(client: ClientConnection) -> ConnectionClosed:
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            client.recv(timeout=10)
+    return closed.value
+
+
+def test_a_watcher_that_falls_behind_is_closed_4408(gateway: Gateway, api_key: str) -> None:
+    slow_chat = {"messages": [{"role": "user", "content": "slow 20"}]}
+    job_id = _enqueue(gateway, api_key, "/v1/chat/completions", json=slow_chat)
+    with _lazy_watcher(gateway, api_key, job_id) as client:
+        _flood(gateway, job_id)
+        time.sleep(2)  # not reading: the backlog overflows, but the socket is not yet stalled for long
+        closed = _read_until_closed(client)
+    assert closed.rcvd is not None and closed.rcvd.code == 4408
+
+
+def test_a_watcher_that_stops_reading_is_dropped(gateway: Gateway, api_key: str) -> None:
+    slow_chat = {"messages": [{"role": "user", "content": "slow 30"}]}
+    job_id = _enqueue(gateway, api_key, "/v1/chat/completions", json=slow_chat)
+    hub = gateway.app.state.events
+    before = hub.watchers
+    with _lazy_watcher(gateway, api_key, job_id) as client:
+        assert hub.watchers == before + 1
+        _flood(gateway, job_id)
+        deadline = time.monotonic() + STALL_LIMIT_S + 10
+        while hub.watchers != before:  # the gateway lets go while the client still reads nothing
+            assert time.monotonic() < deadline, "stalled watcher still held"
+            time.sleep(0.2)
+        closed = _read_until_closed(client)
+    assert closed.rcvd is None  # reset, not closed: no close frame can reach a peer that does not read
