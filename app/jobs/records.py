@@ -38,6 +38,10 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(JobRecord).decode
 
 
+def decode_record(raw: bytes) -> JobRecord:
+    return _decode(raw)
+
+
 def new_nonce() -> str:
     return secrets.token_urlsafe(24)
 
@@ -52,8 +56,12 @@ def new_record(**fields: Any) -> JobRecord:
 FIRST_POLL_S = {"chat": 1.0, "embeddings": 1.0, "images": 2.0, "transcribe": 3.0}
 
 
+def _first_poll_at(surface: str) -> float:
+    return time.time() + FIRST_POLL_S.get(surface, 2.0)
+
+
 class JobStore:
-    """Job records, the nonce index for RunPod callbacks, and the set of jobs being followed."""
+    """Job records and the set of jobs being followed."""
 
     def __init__(self, redis: aioredis.Redis, keys: Keys, *, retention_s: int) -> None:
         self._redis = redis
@@ -61,19 +69,20 @@ class JobStore:
         self._retention_s = retention_s
         self.active_key = keys.custom("jobs", "active")
 
-    def nonce_key(self, nonce: str) -> str:
-        return self._keys.custom("jobnonce", nonce)
-
-    async def save(self, record: JobRecord, *, ttl_s: int) -> None:
+    async def save(self, record: JobRecord, *, ttl_s: int, follow: bool = False) -> None:
+        """Store the record; ``follow`` also starts following the job, in the same round trip."""
         ttl = ttl_s + self._retention_s
+        if not follow:
+            await self._redis.set(self._keys.job(record.id), _encode(record), ex=ttl)
+            return
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self._keys.job(record.id), _encode(record), ex=ttl)
-            pipe.set(self.nonce_key(record.nonce), record.id.encode(), ex=ttl)
+            pipe.zadd(self.active_key, {record.id: _first_poll_at(record.surface)})
             await pipe.execute()
 
     async def follow(self, job_id: str, surface: str) -> None:
         """Poll ``job_id`` until terminal, whoever else watches (the sweeper for lost callbacks)."""
-        await self._redis.zadd(self.active_key, {job_id: time.time() + FIRST_POLL_S.get(surface, 2.0)})
+        await self._redis.zadd(self.active_key, {job_id: _first_poll_at(surface)})
 
     async def get(self, job_id: str) -> JobRecord | None:
         raw = await self._redis.get(self._keys.job(job_id))

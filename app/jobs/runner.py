@@ -181,8 +181,7 @@ async def enqueue(
         record.id = str(result["id"])
         bind_contextvars(job_id=record.id)
         record.status = str(result.get("status", "IN_QUEUE"))
-        await services.jobs.save(record, ttl_s=route.policy.ttl_s)
-        await services.jobs.follow(record.id, route.surface)
+        await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True)
     except BaseException:
         if idempotency is not None:
             await idempotency.release()

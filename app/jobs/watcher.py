@@ -21,7 +21,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from app.errors import GatewayError
-from app.jobs.records import FIRST_POLL_S, TERMINAL_STATUSES, JobRecord
+from app.jobs.records import FIRST_POLL_S, TERMINAL_STATUSES, JobRecord, decode_record
 from app.jobs.tracker import JobTracker
 from app.services import Services
 
@@ -31,6 +31,7 @@ _MAX_UNWATCHED_S = 30.0
 WATCHED_INTERVAL_S = 0.25
 _LEASE_MS = 15_000
 _BATCH = 64
+_RETRY_S = 5.0  # after a failed poll
 
 
 class JobWatcher:
@@ -61,13 +62,10 @@ class JobWatcher:
         tasks: set[asyncio.Task[None]] = set()
         while not stop.is_set():
             try:
-                due = await self._services.redis.zrangebyscore(self._active, "-inf", time.time(), 0, _BATCH)
-                for raw_id in due:
-                    job_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-                    if await self._services.redis.set(self._lease(job_id), self._holder, nx=True, px=_LEASE_MS):
-                        task = asyncio.create_task(self._poll(job_id))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
+                for job_id in await self._lease_due():
+                    task = asyncio.create_task(self._poll(job_id))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
             except Exception as exc:
                 log.warning("watcher_loop_error", error_type=type(exc).__name__)
             with contextlib.suppress(TimeoutError):
@@ -75,33 +73,56 @@ class JobWatcher:
         for task in tasks:
             task.cancel()
 
+    async def _lease_due(self) -> list[str]:
+        """Due jobs whose lease this process won (one round trip for the whole batch)."""
+        redis = self._services.redis
+        due = [
+            raw.decode() if isinstance(raw, bytes) else str(raw)
+            for raw in await redis.zrangebyscore(self._active, "-inf", time.time(), 0, _BATCH)
+        ]
+        if not due:
+            return []
+        async with redis.pipeline(transaction=False) as pipe:
+            for job_id in due:
+                pipe.set(self._lease(job_id), self._holder, nx=True, px=_LEASE_MS)
+            won = await pipe.execute()
+        return [job_id for job_id, leased in zip(due, won, strict=True) if leased]
+
     async def _poll(self, job_id: str) -> None:
         redis = self._services.redis
         try:
             async with self._slots:
-                record = await self._services.jobs.get(job_id)
-                if record is None or await self._tracker.stored_result(job_id) is not None:
-                    await self.forget(job_id)
-                    return
-                watched = bool(await redis.exists(self._watched(job_id)))
-                body = await self.poll_once(record, watched=watched)
-                if body["status"] in TERMINAL_STATUSES:
-                    await self.forget(job_id)
+                async with redis.pipeline(transaction=False) as pipe:
+                    pipe.get(self._services.keys.job(job_id))
+                    pipe.exists(self._tracker.result_key(job_id))
+                    pipe.exists(self._watched(job_id))
+                    raw, finished, watched = await pipe.execute()
+                if not raw or finished:
+                    next_poll = None  # expired, or finalised already (e.g. by the callback)
                 else:
-                    await redis.zadd(self._active, {job_id: time.time() + self._interval(record, watched)})
+                    record = decode_record(raw)
+                    body = await self.poll_once(record, watched=bool(watched))
+                    done = body["status"] in TERMINAL_STATUSES
+                    next_poll = None if done else time.time() + self._interval(record, bool(watched))
         except GatewayError as exc:
             log.info("watcher_poll_failed", job_id=job_id, code=exc.code)
-            await self._retry_later(job_id)
+            next_poll = time.time() + _RETRY_S
         except (RedisError, OSError) as exc:
             # The lease expires by itself; the job stays in the active set for the next round.
             log.warning("watcher_poll_failed", job_id=job_id, error_type=type(exc).__name__)
             return
-        with contextlib.suppress(RedisError, OSError):
-            await redis.delete(self._lease(job_id))
+        await self._reschedule(job_id, next_poll)
 
-    async def _retry_later(self, job_id: str) -> None:
+    async def _reschedule(self, job_id: str, at: float | None) -> None:
+        """Next poll at ``at`` (None: stop following) and the lease released, in one round trip."""
         with contextlib.suppress(RedisError, OSError):
-            await self._services.redis.zadd(self._active, {job_id: time.time() + 5.0})
+            async with self._services.redis.pipeline(transaction=False) as pipe:
+                if at is None:
+                    pipe.zrem(self._active, job_id)
+                else:
+                    pipe.zadd(self._active, {job_id: at})
+                pipe.delete(self._lease(job_id))
+                await pipe.execute()
 
     async def poll_once(self, record: JobRecord, *, watched: bool) -> dict[str, Any]:
         client = self._services.client

@@ -2,11 +2,12 @@
 
 RunPod does not sign webhooks, so the callback URL carries its own proof: a nonce stored
 on the job record at /run and an HMAC of it under ``DRYAPI_SIGNING_SECRET``. The body's
-``id`` must also match the record. Anything else is refused with 404.
+``id`` names the record, whose nonce must be the URL's. Anything else is refused with 404.
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 import msgspec
@@ -23,15 +24,15 @@ async def runpod_callback(nonce: str, request: Request[Any, Any, Any], state: St
     refused = NotFound("Unknown callback", code="callback_refused")
     if not sig or not services.signer.verify(sig, "runpod-callback", nonce):
         raise refused
-    job_id = await services.redis.get(services.jobs.nonce_key(nonce))
-    if not job_id:
-        raise refused
-    record = await services.jobs.get(job_id.decode() if isinstance(job_id, bytes) else str(job_id))
     try:
         body = msgspec.json.decode(await request.body())
     except msgspec.DecodeError:
         raise InvalidRequest("The callback body is not JSON") from None
-    if record is None or not isinstance(body, dict) or body.get("id") != record.id or record.nonce != nonce:
+    job_id = body.get("id") if isinstance(body, dict) else None
+    if not isinstance(job_id, str) or not job_id:
+        raise refused
+    record = await services.jobs.get(job_id)
+    if record is None or not hmac.compare_digest(record.nonce, nonce):
         raise refused
     result = await state.tracker.observe(record, body)
     if result["status"] in ("COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"):

@@ -171,6 +171,21 @@ def test_callback_with_bad_signature_is_refused(gateway: Gateway) -> None:
     assert response.status_code == 404
 
 
+def test_callback_counts_only_for_the_job_it_was_made_for(gateway: Gateway, api_key: str) -> None:
+    slow_chat = {"messages": [{"role": "user", "content": "slow 20"}]}
+    mine, other = (_enqueue(gateway, api_key, "/v1/chat/completions", json=slow_chat) for _ in range(2))
+    with redis.Redis.from_url(gateway.settings.redis_url) as store:
+        nonce = json.loads(store.get(gateway.services.keys.job(mine)))["nonce"]
+    url = gateway.services.callback_url(nonce)
+    failed = {"status": "FAILED", "error": "worker exploded"}
+    for body in ({"id": other, **failed}, {"id": "no-such-job", **failed}, {"status": "FAILED"}, ["not", "a", "job"]):
+        assert httpx.post(url, json=body).status_code == 404, body
+    assert httpx.post(url, json={"id": mine, **failed}).status_code == 200
+    assert _wait(gateway, api_key, "chat", mine, timeout=5)["status"] == "FAILED"  # without waiting for the worker
+    headers = {"authorization": f"Bearer {api_key}"}
+    assert httpx.get(f"{gateway.url}/v1/jobs/chat/{other}", headers=headers).json()["status"] != "FAILED"
+
+
 
 @contextmanager
 def _lazy_watcher(gateway: Gateway, key: str, job_id: str) -> Iterator[ClientConnection]:
