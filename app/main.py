@@ -38,6 +38,7 @@ from app.ops.runpod import runpod_router
 from app.redis_guard import RedisGuard
 from app.routing.loader import LoadedRouting, load_routing
 from app.routing.reload import RoutingReloader
+from app.runtime import tune_gc
 from app.services import RoutingHolder, Services
 from app.settings import Settings, SettingsError, load_settings
 from app.signing import Signer
@@ -202,8 +203,10 @@ def create_app(
 
 
 def __getattr__(name: str) -> Any:
+    """``app.main:app``, the app ``dryapi-gateway serve`` runs in each worker process."""
     if name == "app":
         built = create_app()
+        tune_gc()
         globals()["app"] = built
         return built
     raise AttributeError(name)

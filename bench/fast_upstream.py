@@ -57,8 +57,9 @@ async def _json(send: Any, payload: bytes) -> None:
 async def _drain(receive: Any) -> bytes:
     body = b""
     while True:
-        message = await receive()
-        body += message.get("body", b"")
+        message: dict[str, Any] = await receive()
+        chunk: bytes = message.get("body", b"")
+        body += chunk
         if not message.get("more_body"):
             return body
 

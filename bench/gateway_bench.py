@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -63,7 +63,7 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[int(len(ordered) * 0.99) - 1]
 
 
-def _latency(url: str, body: dict[str, object], headers: dict[str, str], n: int) -> tuple[float, float]:
+def _latency(url: str, body: Mapping[str, object], headers: dict[str, str], n: int) -> tuple[float, float]:
     with httpx.Client(headers=headers, timeout=10) as client:
         for _ in range(min(300, n)):
             client.post(url, json=body).raise_for_status()
@@ -90,7 +90,7 @@ def _ttfc(url: str, headers: dict[str, str], n: int) -> tuple[float, float]:
     return _percentiles(samples)
 
 
-def _wrk(url: str, body: dict[str, object], headers: dict[str, str], seconds: int) -> float:
+def _wrk(url: str, body: Mapping[str, object], headers: dict[str, str], seconds: int) -> float:
     script = f"wrk.method = 'POST'\nwrk.body = [[{json.dumps(body)}]]\n"
     script += "wrk.headers['Content-Type'] = 'application/json'\n"
     script += "".join(f"wrk.headers['{k}'] = '{v}'\n" for k, v in headers.items())

@@ -18,12 +18,15 @@ import gc
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -41,6 +44,13 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def _upstream_calls(gateway: str, operation: str) -> int:
+    """How many RunPod calls of one kind the gateway has made (from its /metrics)."""
+    metrics = httpx.get(f"{gateway}/metrics", timeout=10).text
+    pattern = rf'dryapi_upstream_request_duration_seconds_count{{[^}}]*operation="{operation}"[^}}]*}} (\S+)'
+    return int(sum(float(value) for value in re.findall(pattern, metrics)))
 
 
 def _gateway_pid(port: int) -> int:
@@ -131,6 +141,19 @@ async def _watchers(
     return stats
 
 
+@contextmanager
+def _gateway(routing: Path, name: str) -> Iterator[tuple[str, str, int, str]]:
+    """One gateway worker with its own Redis prefix and key: (base URL, API key, pid, prefix)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    prefix = f"benchws:{os.getpid()}:{name}:"
+    key = _issue_key(prefix)
+    env = {"REDIS_URL": REDIS_URL, "DRYAPI_REDIS_PREFIX": prefix, "DRYAPI_PUBLIC_URL": url}
+    args = [sys.executable, "-m", "app", "serve", "--port", str(port), "--routing", str(routing)]
+    with _process(args, env, f"{url}/healthz"):
+        yield url, key, _gateway_pid(port), prefix
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--watchers", type=int, default=10_000)
@@ -142,9 +165,8 @@ def main() -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    up_port, gw_port = free_port(), free_port()
-    upstream, gateway = f"http://127.0.0.1:{up_port}", f"http://127.0.0.1:{gw_port}"
-    prefix = f"benchws:{os.getpid()}:"
+    up_port = free_port()
+    upstream = f"http://127.0.0.1:{up_port}"
     routing = Path(tempfile.mkdtemp()) / "routing.yaml"
     routing.write_text(
         f"upstream: {{base_url: '{upstream}/v2', api_key: bench}}\n"
@@ -152,36 +174,41 @@ def main() -> None:
         "  embeddings: {default_model: e, models: {e: {endpoint_id: emb}}}\n"
         "  chat: {default_model: c, models: {c: {endpoint_id: chat}}}\n"
     )
-    key = _issue_key(prefix)
-    auth = {"authorization": f"Bearer {key}"}
-    env = {"REDIS_URL": REDIS_URL, "DRYAPI_REDIS_PREFIX": prefix, "DRYAPI_PUBLIC_URL": gateway}
     uvicorn_args = [sys.executable, "-m", "uvicorn", "bench.fast_upstream:app", "--port", str(up_port),
                     "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"]
-    gateway_args = [sys.executable, "-m", "app", "serve", "--port", str(gw_port), "--routing", str(routing)]
-    with _process(uvicorn_args, {}, f"{upstream}/"), _process(gateway_args, env, f"{gateway}/healthz"):
-        enqueue_rps = 0.0
+    with _process(uvicorn_args, {}, f"{upstream}/"):
+        enqueue_rps, sweeps = 0.0, 0
         if shutil.which("wrk"):
-            body = {"input": "queue me"}
-            enqueue_rps = _wrk(f"{gateway}/v1/embeddings", body, auth | {"prefer": "respond-async"}, args.duration)
-        with httpx.Client(headers=auth | {"prefer": "respond-async"}) as client:
-            job_ids = [
-                client.post(f"{gateway}/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]})
-                .json()["id"]
-                for _ in range(args.jobs)
-            ]
-        pid = _gateway_pid(gw_port)
-        time.sleep(1.0)
-        rss_before = _rss_kib(pid)
-        per_job = args.watchers // args.jobs
-        stats = asyncio.run(
-            _watchers(
-                gateway.replace("http", "ws"), key, job_ids, per_job, args.rounds, prefix, args.interval_ms / 1000, pid
+            with _gateway(routing, "enqueue") as (gateway, key, _, _):
+                body = {"input": "queue me"}
+                headers = {"authorization": f"Bearer {key}", "prefer": "respond-async"}
+                enqueue_rps = _wrk(f"{gateway}/v1/embeddings", body, headers, args.duration)
+                # The upstream keeps every job IN_PROGRESS, so the worker also sweeps them all meanwhile.
+                sweeps = _upstream_calls(gateway, "status")
+        # A fresh worker for the fan-out, so the thousands of never-ending jobs just queued are
+        # not swept during it: each target is measured on its own.
+        with _gateway(routing, "fanout") as (gateway, key, pid, prefix):
+            headers = {"authorization": f"Bearer {key}", "prefer": "respond-async"}
+            with httpx.Client(headers=headers) as client:
+                job_ids = [
+                    client.post(f"{gateway}/v1/chat/completions", json={"messages": [{"role": "user", "content": "x"}]})
+                    .json()["id"]
+                    for _ in range(args.jobs)
+                ]
+            time.sleep(1.0)
+            rss_before = _rss_kib(pid)
+            per_job = args.watchers // args.jobs
+            stats = asyncio.run(
+                _watchers(
+                    gateway.replace("http", "ws"), key, job_ids, per_job, args.rounds, prefix,
+                    args.interval_ms / 1000, pid,
+                )
             )
-        )
     watchers = per_job * args.jobs
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores"
     print(f"\nmachine: {machine}, python {platform.python_version()}")
-    print(f"| enqueue (Prefer: respond-async), 32 connections, one worker | {enqueue_rps:,.0f} req/s |")
+    print(f"| enqueue (Prefer: respond-async), 32 connections, one worker | {enqueue_rps:,.0f} req/s "
+          f"(and {sweeps / args.duration:,.0f} status polls/s of the queued jobs meanwhile) |")
     print(f"| {watchers:,} WebSocket watchers over {args.jobs} jobs: opened in | {stats['open_s']:.1f} s |")
     for label, rss in (("held idle", stats["rss_held"]), ("held, after the fan-out", stats["rss_fanout"])):
         print(f"| gateway RSS, watchers {label} | {rss_before / 1024:.0f} MiB → {rss / 1024:.0f} MiB "

@@ -3,8 +3,8 @@
 Followed jobs sit in a Redis sorted set scored by when they are next due. Any replica's
 watcher loop takes a due job under a short Redis lease, polls RunPod once, and schedules the
 next poll, so the job is polled at one poller's rate however many replicas run, and a dead
-replica's jobs are picked up by the others. Unwatched jobs back off (this is the sweeper
-that recovers lost callbacks); jobs with a WebSocket watcher are polled fast, through
+replica's jobs are picked up by the others. Unwatched jobs back off exponentially (this is
+the sweeper that recovers lost callbacks); jobs with a WebSocket watcher are polled fast, through
 ``/stream`` for streamed chat jobs so watchers get chunks.
 """
 
@@ -147,6 +147,8 @@ class JobWatcher:
     def _interval(record: JobRecord, watched: bool) -> float:
         if watched:
             return WATCHED_INTERVAL_S
+        # Unwatched jobs are swept in case their callback is lost: the first poll comes after the
+        # surface's base delay, then the gap doubles (it equals the job's age) up to the cap.
         base = FIRST_POLL_S.get(record.surface, 2.0)
         age = max(0.0, time.time() - record.created)
-        return min(base * (1.0 + age / 30.0), _MAX_UNWATCHED_S)
+        return min(max(base, age), _MAX_UNWATCHED_S)
