@@ -51,6 +51,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # permessage-deflate on job WebSockets: two zlib streams cost ~35 KiB per socket, and
     # status frames are small (measured: bench/README.md), so it is off unless asked for.
     ws_compression: bool = False
+    # Status polls per second this process may spend sweeping jobs for lost callbacks (RunPod
+    # allows 2,000 /status calls per 10 s per endpoint); fast polls of watched jobs come on top.
+    sweep_rate: float = 100.0
 
     @property
     def loopback(self) -> bool:
@@ -114,6 +117,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
         redis_failure=_redis_failure(env.get("DRYAPI_REDIS_FAILURE") or "closed"),
         redis_timeout_s=max(1, _int(env, "DRYAPI_REDIS_TIMEOUT_MS", 250)) / 1000,
         ws_compression=_flag(env, "DRYAPI_WS_COMPRESSION"),
+        sweep_rate=float(max(1, _int(env, "DRYAPI_SWEEP_RATE", 100))),
     )
 
 

@@ -1,10 +1,10 @@
 """Following jobs to a terminal state: one poller per job across every replica.
 
-Followed jobs sit in a Redis sorted set scored by when they are next due. Any replica's
+Followed jobs sit in Redis sorted sets scored by when they are next due. Any replica's
 watcher loop takes a due job under a short Redis lease, polls RunPod once, and schedules the
 next poll, so the job is polled at one poller's rate however many replicas run, and a dead
-replica's jobs are picked up by the others. Unwatched jobs back off exponentially (this is
-the sweeper that recovers lost callbacks); jobs with a WebSocket watcher are polled fast, through
+replica's jobs are picked up by the others. Every job is swept on a backoff schedule (this
+recovers lost callbacks); jobs with a WebSocket watcher are also polled fast, through
 ``/stream`` for streamed chat jobs so watchers get chunks.
 """
 
@@ -35,12 +35,22 @@ _RETRY_S = 5.0  # after a failed poll
 
 
 class JobWatcher:
+    """Two lanes of due jobs in Redis: the sweep lane holds every followed job on its backoff
+    schedule and is drawn at most ``DRYAPI_SWEEP_RATE`` polls/s per process (RunPod rate-limits
+    /status, and a burst of thousands of queued jobs must not starve requests); the fast lane
+    holds jobs with a WebSocket watcher, polled every ``WATCHED_INTERVAL_S``, never held up by
+    the sweep backlog."""
+
     def __init__(self, services: Services, tracker: JobTracker, *, concurrency: int = 32) -> None:
         self._services = services
         self._tracker = tracker
-        self._active = services.jobs.active_key
+        self._sweep_lane = services.jobs.active_key
+        self._fast_lane = services.keys.custom("jobs", "watched")
         self._holder = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._slots = asyncio.Semaphore(concurrency)
+        self._sweep_rate = services.settings.sweep_rate
+        self._sweep_tokens = self._sweep_rate
+        self._refilled_at = time.monotonic()
         self.polls = 0  # upstream polls made by this process (tests and metrics read it)
 
     def _lease(self, job_id: str) -> str:
@@ -50,20 +60,24 @@ class JobWatcher:
         return self._services.keys.custom("jobwatched", job_id)
 
     async def forget(self, job_id: str) -> None:
-        await self._services.redis.zrem(self._active, job_id)
+        async with self._services.redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(self._sweep_lane, job_id)
+            pipe.zrem(self._fast_lane, job_id)
+            await pipe.execute()
 
     async def watch(self, job_id: str) -> None:
-        """A WebSocket is watching: poll fast, starting now. Call again within 30 s to keep it."""
-        redis = self._services.redis
-        await redis.set(self._watched(job_id), b"1", ex=30)
-        await redis.zadd(self._active, {job_id: time.time()})
+        """A WebSocket is watching: poll fast. Call again within 30 s to keep it."""
+        async with self._services.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._watched(job_id), b"1", ex=30)
+            pipe.zadd(self._fast_lane, {job_id: time.time()}, nx=True)  # keep a schedule already running
+            await pipe.execute()
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks: set[asyncio.Task[None]] = set()
         while not stop.is_set():
             try:
-                for job_id in await self._lease_due():
-                    task = asyncio.create_task(self._poll(job_id))
+                for job_id, fast in await self._lease_due():
+                    task = asyncio.create_task(self._poll(job_id, fast=fast))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
             except Exception as exc:
@@ -73,23 +87,34 @@ class JobWatcher:
         for task in tasks:
             task.cancel()
 
-    async def _lease_due(self) -> list[str]:
-        """Due jobs whose lease this process won (one round trip for the whole batch)."""
+    async def _lease_due(self) -> list[tuple[str, bool]]:
+        """Due jobs whose lease this process won, each with whether it came from the fast lane."""
         redis = self._services.redis
-        due = [
-            raw.decode() if isinstance(raw, bytes) else str(raw)
-            for raw in await redis.zrangebyscore(self._active, "-inf", time.time(), 0, _BATCH)
-        ]
+        now = time.time()
+        fast = _ids(await redis.zrangebyscore(self._fast_lane, "-inf", now, 0, _BATCH))
+        allowance = self._sweep_allowance()
+        swept = _ids(await redis.zrangebyscore(self._sweep_lane, "-inf", now, 0, allowance)) if allowance else []
+        due = [(job_id, True) for job_id in fast] + [(job_id, False) for job_id in swept if job_id not in fast]
         if not due:
             return []
         async with redis.pipeline(transaction=False) as pipe:
-            for job_id in due:
+            for job_id, _ in due:
                 pipe.set(self._lease(job_id), self._holder, nx=True, px=_LEASE_MS)
             won = await pipe.execute()
-        return [job_id for job_id, leased in zip(due, won, strict=True) if leased]
+        leased = [entry for entry, ok in zip(due, won, strict=True) if ok]
+        self._sweep_tokens -= sum(1 for _, from_fast in leased if not from_fast)
+        return leased
 
-    async def _poll(self, job_id: str) -> None:
+    def _sweep_allowance(self) -> int:
+        """Sweep polls this tick may start: a token bucket of one second's worth at the rate."""
+        now = time.monotonic()
+        elapsed, self._refilled_at = now - self._refilled_at, now
+        self._sweep_tokens = min(self._sweep_rate, self._sweep_tokens + elapsed * self._sweep_rate)
+        return min(_BATCH, int(self._sweep_tokens))
+
+    async def _poll(self, job_id: str, *, fast: bool) -> None:
         redis = self._services.redis
+        lane = self._fast_lane if fast else self._sweep_lane
         try:
             async with self._slots:
                 async with redis.pipeline(transaction=False) as pipe:
@@ -98,29 +123,40 @@ class JobWatcher:
                     pipe.exists(self._watched(job_id))
                     raw, finished, watched = await pipe.execute()
                 if not raw or finished:
-                    next_poll = None  # expired, or finalised already (e.g. by the callback)
-                else:
-                    record = decode_record(raw)
-                    body = await self.poll_once(record, watched=bool(watched))
-                    done = body["status"] in TERMINAL_STATUSES
-                    next_poll = None if done else time.time() + self._interval(record, bool(watched))
+                    await self._settle(job_id, stop=True)  # expired, or finalised (e.g. by the callback)
+                    return
+                record = decode_record(raw)
+                if fast != bool(watched):
+                    # Watchers came (the fast lane polls it) or left (back to the sweep schedule alone).
+                    next_sweep = None if fast else time.time() + self._interval(record)
+                    await self._settle(job_id, lane=lane, at=next_sweep)
+                    return
+                body = await self.poll_once(record, watched=fast)
+                if body["status"] in TERMINAL_STATUSES:
+                    await self._settle(job_id, stop=True)
+                    return
+                next_poll = time.time() + (WATCHED_INTERVAL_S if fast else self._interval(record))
         except GatewayError as exc:
             log.info("watcher_poll_failed", job_id=job_id, code=exc.code)
             next_poll = time.time() + _RETRY_S
         except (RedisError, OSError) as exc:
-            # The lease expires by itself; the job stays in the active set for the next round.
+            # The lease expires by itself; the job stays due for the next round.
             log.warning("watcher_poll_failed", job_id=job_id, error_type=type(exc).__name__)
             return
-        await self._reschedule(job_id, next_poll)
+        await self._settle(job_id, lane=lane, at=next_poll)
 
-    async def _reschedule(self, job_id: str, at: float | None) -> None:
-        """Next poll at ``at`` (None: stop following) and the lease released, in one round trip."""
+    async def _settle(self, job_id: str, *, lane: str = "", at: float | None = None, stop: bool = False) -> None:
+        """After a poll, in one round trip: reschedule ``job_id`` in ``lane`` at ``at`` (None:
+        take it out of that lane), or ``stop`` following it; and release the lease."""
         with contextlib.suppress(RedisError, OSError):
             async with self._services.redis.pipeline(transaction=False) as pipe:
-                if at is None:
-                    pipe.zrem(self._active, job_id)
+                if stop:
+                    pipe.zrem(self._sweep_lane, job_id)
+                    pipe.zrem(self._fast_lane, job_id)
+                elif at is None:
+                    pipe.zrem(lane, job_id)
                 else:
-                    pipe.zadd(self._active, {job_id: at})
+                    pipe.zadd(lane, {job_id: at})
                 pipe.delete(self._lease(job_id))
                 await pipe.execute()
 
@@ -144,11 +180,13 @@ class JobWatcher:
         return self._services.upstream_api_key()
 
     @staticmethod
-    def _interval(record: JobRecord, watched: bool) -> float:
-        if watched:
-            return WATCHED_INTERVAL_S
-        # Unwatched jobs are swept in case their callback is lost: the first poll comes after the
-        # surface's base delay, then the gap doubles (it equals the job's age) up to the cap.
+    def _interval(record: JobRecord) -> float:
+        """The sweep lane's gap: the surface's base delay first, then doubling (the gap equals
+        the job's age) up to the cap."""
         base = FIRST_POLL_S.get(record.surface, 2.0)
         age = max(0.0, time.time() - record.created)
         return min(max(base, age), _MAX_UNWATCHED_S)
+
+
+def _ids(raw_ids: list[Any]) -> list[str]:
+    return [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raw_ids]

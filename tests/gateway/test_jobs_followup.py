@@ -109,3 +109,34 @@ def test_expired_job_says_it_expired(redis_url: str, redis_prefix: str) -> None:
             assert missing.status_code == 404 and missing.json()["error"]["code"] == "job_not_found"
         finally:
             gw.server.stop()
+
+
+def test_sweeping_keeps_to_its_rate_and_never_holds_up_watched_jobs(redis_url: str, redis_prefix: str) -> None:
+    endpoints = {
+        "img-ep": EmulatorEndpoint(handler="tests.gateway.workers:images", concurrency=1),
+        "chat-ep": EmulatorEndpoint(handler="tests.gateway.workers:chat", concurrency=2),
+    }
+    with serve(create_emulator_app(endpoints, api_key="rp-test-key")) as upstream:
+        # Callbacks are lost (nobody listens at the public URL): only polls can finish a job here.
+        gw = start_gateway(
+            f"{upstream.url}/v2", redis_url, f"{redis_prefix}budget-{unique()}:",
+            public_url=f"http://127.0.0.1:{free_port()}", sweep_rate=4.0,
+        )
+        try:
+            key = gw.issue_key("budget").key
+            for _ in range(40):  # a backlog of queued jobs, all due for a sweep 2 s after enqueue
+                _enqueue(gw, key, "/v1/images/generations", {"prompt": "slow 3"})
+            before = gw.services_polls()
+            time.sleep(5)
+            swept = gw.services_polls() - before
+            # 4 polls/s plus a bucket of 4; without a budget every job is polled at least once.
+            assert 4 <= swept <= 4 * 5 + 6, swept
+            job_id = _enqueue(gw, key, "/v1/chat/completions", {"messages": [{"role": "user", "content": "slow 1"}]})
+            started = time.monotonic()
+            frames: list[dict[str, Any]] = []
+            _watch(f"{gw.url.replace('http', 'ws')}/v1/jobs/chat/{job_id}/ws", key, frames)
+            assert frames[-1]["status"] == "COMPLETED"
+            # The watched job is polled every 0.25 s despite the backlog of due sweeps.
+            assert time.monotonic() - started < 4, time.monotonic() - started
+        finally:
+            gw.server.stop()
