@@ -59,7 +59,7 @@ class _WithUsage(msgspec.Struct):
 
 
 def usage_key(keys: Keys, key_id: str, day: str) -> str:
-    return keys.custom("usage", key_id, day)
+    return keys.usage(key_id, day)
 
 
 def today() -> str:

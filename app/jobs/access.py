@@ -7,7 +7,7 @@ from typing import Any
 from app.auth import Principal
 from app.errors import GatewayError, NotFound
 from app.jobs.records import TERMINAL_STATUSES, JobRecord
-from app.jobs.tracker import JobTracker
+from app.jobs.tracker import JobTracker, progress_body
 from app.jobs.watcher import JobWatcher
 from app.routing.schema import SURFACES
 from app.services import Services
@@ -52,3 +52,18 @@ async def current_status(
     if body["status"] in TERMINAL_STATUSES:
         await watcher.forget(record.id)
     return body
+
+
+async def watch_status(
+    services: Services, tracker: JobTracker, watcher: JobWatcher, record: JobRecord
+) -> dict[str, Any]:
+    """A new watcher's first frame, without a RunPod call of its own when the job is followed:
+    the kept result, else the poller's last look, else the record's status. Polling is the
+    watcher loop's job; a thousand sockets opening on one job must not poll it a thousand times.
+    """
+    stored, seen = await tracker.last_seen(record.id)
+    if stored is not None:
+        return stored
+    if record.status in TERMINAL_STATUSES:
+        return await current_status(services, tracker, watcher, record)  # finished, result not kept
+    return seen if seen is not None else progress_body(record, {})

@@ -200,10 +200,10 @@ def _lazy_watcher(gateway: Gateway, key: str, job_id: str) -> Iterator[ClientCon
 
 
 def _flood(gateway: Gateway, job_id: str, frames: int = 600) -> None:
-    """Publish large job events (~19 MB): far more than the kernel buffers and the backlog limit."""
+    """Publish large stream events (~19 MB): far more than the kernel buffers and the backlog limit."""
     publisher = redis.Redis.from_url(gateway.settings.redis_url)
-    channel = gateway.services.keys.custom("jobev", job_id)
-    frame = json.dumps({"id": job_id, "status": "IN_PROGRESS", "pad": "x" * 32_000})
+    channel = gateway.services.keys.job_events(job_id)
+    frame = json.dumps({"id": job_id, "status": "IN_PROGRESS", "stream": ["x" * 32_000]})
     for _ in range(frames):
         publisher.publish(channel, frame)
     publisher.close()
