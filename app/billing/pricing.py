@@ -45,9 +45,11 @@ def rule_usd(rule: PricingRule, quantities: Mapping[str, float]) -> float:
 
 
 def price_micro_usd(rules: Iterable[PricingRule], quantities: Mapping[str, float], *, multiplier: float = 1.0) -> int:
-    """The summed price of ``rules`` in micro-dollars, rounded half up (never negative)."""
+    """The summed price of ``rules`` in whole micro-dollars, rounded up: a paid request never
+    costs nothing (ten embedding tokens are 0.68 micro-USD). The tolerance keeps float noise in an
+    exact figure (0.00136 * 1.0000000000000002) from adding a micro-dollar."""
     total = sum(rule_usd(rule, quantities) for rule in rules) * multiplier
-    return max(0, math.floor(total * MICRO_USD + 0.5))
+    return max(0, math.ceil(total * MICRO_USD - 1e-6))
 
 
 def usd(micro: int) -> float:
