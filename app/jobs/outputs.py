@@ -13,16 +13,13 @@ from typing import Any
 import msgspec
 
 from app.errors import UpstreamError
+from app.jobs.outcome import unwrap
 from app.jobs.records import JobRecord
 from app.services import Services
 from app.surfaces import images as images_surface
 from app.surfaces.embeddings import encode_base64
 from app.surfaces.transcript_formats import render
 from app.upstream.sse import SSEParser
-
-
-def _unwrap(output: Any) -> Any:
-    return output[0] if isinstance(output, list) and len(output) == 1 and isinstance(output[0], dict) else output
 
 
 def assemble_chat(chunks: list[Any], public_model: str) -> dict[str, Any]:
@@ -70,14 +67,14 @@ def _chat(output: Any, record: JobRecord) -> Any:
         return assemble_chat(output, record.model)
     if isinstance(output, list) and output and output[0].get("object") == "chat.completion.chunk":
         return assemble_chat(output, record.model)
-    body = _unwrap(output)
+    body = unwrap(output)
     if isinstance(body, dict):
         body["model"] = record.model
     return body
 
 
 def _embeddings(output: Any, record: JobRecord) -> Any:
-    body = _unwrap(output)
+    body = unwrap(output)
     if not isinstance(body, dict):
         raise UpstreamError("The worker's embeddings output is not an object", code="upstream_bad_response")
     body["model"] = record.model
