@@ -19,11 +19,11 @@ import structlog
 
 from app import usage
 from app.errors import GatewayError
+from app.jobs.outcome import error_body, job_error, webhook_error_code
 from app.jobs.outputs import public_output
 from app.jobs.records import TERMINAL_STATUSES, JobRecord
 from app.metrics import JOBS
 from app.services import Services
-from app.upstream.worker_errors import output_error, worker_error
 
 log = structlog.get_logger("dryapi.jobs")
 
@@ -31,7 +31,6 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
 
 WEBHOOK_STATUS = {"IN_QUEUE": "pending", "IN_PROGRESS": "processing", "COMPLETED": "done"}
-ERROR_CODES = {"CANCELLED": "CANCELLED", "TIMED_OUT": "WORKER_TIMEOUT"}
 _FINAL_WAIT_S = 5.0
 _CLAIM_TTL_S = 86_400  # longer than any job runs: a step is announced once
 SEEN_TTL_S = 5  # the poller's last body outlives a few polls, not a stalled poller
@@ -169,30 +168,15 @@ class JobTracker:
         body = progress_body(record, raw)
         body.pop("progress", None)
         status = str(raw.get("status"))
-        error: GatewayError | None = None
-        if status == "COMPLETED":
-            output = raw.get("output")
-            error = output_error(output) if output is not None else None
-            if output is None:
-                error = GatewayError("The job completed without output (it may exceed RunPod's size limit)")
-                error.code = "empty_output"
-            if error is None:
-                try:
-                    body["output"] = await public_output(self._services, record, output)
-                except GatewayError as exc:
-                    error = exc
-        elif status == "FAILED":
-            error = worker_error(raw.get("error"))
-        elif status == "TIMED_OUT":
-            error = GatewayError("The job exceeded its execution timeout")
-            error.code = "WORKER_TIMEOUT"
-        else:
-            error = GatewayError("The job was cancelled")
-            error.code = "CANCELLED"
+        error = job_error(raw, record.id)
+        if error is None:
+            try:
+                body["output"] = await public_output(self._services, record, raw["output"])
+            except GatewayError as exc:
+                error = exc
         if error is not None:
             body["status"] = "FAILED" if status == "COMPLETED" else status
-            body["error"] = {"message": error.message, "type": error.error_type, "param": error.param,
-                             "code": error.code}
+            body["error"] = error_body(error)
         return body
 
     async def _store_result(self, record: JobRecord, body: dict[str, Any]) -> None:
@@ -215,7 +199,7 @@ class JobTracker:
             await self._webhook(record, "job.completed", previous, extra, status="done")
             return
         error = body.get("error") or {}
-        code = ERROR_CODES.get(body["status"]) or _error_code(error)
+        code = webhook_error_code(error)
         message = str(error.get("message", ""))
         failed: dict[str, Any] = {"failed_at": _iso(), "error_code": code, "error_message": message}
         failed["processing_time_ms"] = int(body.get("executionTime") or 0)
@@ -235,8 +219,3 @@ class JobTracker:
         }
         await self._outbox.enqueue(key_id=record.owner, url=record.webhook_url, event=event, data=data)
 
-
-def _error_code(error: dict[str, Any]) -> str:
-    if error.get("type") == "invalid_request_error":
-        return "CONTEXT_LENGTH_EXCEEDED" if error.get("code") == "context_length_exceeded" else "INVALID_INPUT"
-    return "PROCESSING_ERROR" if error else "UNKNOWN_ERROR"

@@ -1,28 +1,33 @@
--- Claim due deliveries under a lease; hold those of paused keys (app/webhooks/storage.py).
--- KEYS: due, inflight. ARGV: limit, lease_s, token, delivery prefix, breaker prefix, held prefix.
+-- Claim deliveries under a lease; hold those of paused keys (app/webhooks/storage.py).
+-- KEYS: due, inflight, then for each candidate: its delivery, its key's breaker, its key's held set.
+-- ARGV: limit, lease_s, token, then for each candidate: its id, 'e' (lease ran out) or 'd' (due).
+-- Every candidate is checked again here: another claimer may have taken it since it was read.
 local _t = redis.call('TIME')
 local now = tonumber(_t[1]) + tonumber(_t[2]) / 1000000
 local limit = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
-for _, id in ipairs(expired) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[1], now, id)
-  redis.call('HDEL', ARGV[4] .. id, 'owner')
-end
 local claimed, held = {}, {}
-local rounds = 0
-while #claimed < limit and rounds < 20 do
-  rounds = rounds + 1
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit - #claimed)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
+local count = (#ARGV - 3) / 2
+for i = 1, count do
+  local id, kind = ARGV[2 + 2 * i], ARGV[3 + 2 * i]
+  local dk, bk, hk = KEYS[3 * i], KEYS[3 * i + 1], KEYS[3 * i + 2]
+  local ready = false
+  if kind == 'e' then
+    local until_ = redis.call('ZSCORE', KEYS[2], id)
+    if until_ and tonumber(until_) <= now then
+      -- Its claimer died: back to due with the same attempt index.
+      redis.call('ZREM', KEYS[2], id)
+      redis.call('HDEL', dk, 'owner')
+      redis.call('ZADD', KEYS[1], now, id)
+    end
+  end
+  local at = redis.call('ZSCORE', KEYS[1], id)
+  if at and tonumber(at) <= now and #claimed < limit then
     redis.call('ZREM', KEYS[1], id)
-    local dk = ARGV[4] .. id
     local f = redis.call('HMGET', dk, 'key_id', 'url', 'event', 'body', 'attempt')
     if f[1] and f[2] and f[4] then
-      if redis.call('HGET', ARGV[5] .. f[1], 'paused') == '1' then
-        redis.call('SADD', ARGV[6] .. f[1], id)
+      if redis.call('HGET', bk, 'paused') == '1' then
+        redis.call('SADD', hk, id)
         redis.call('HSET', dk, 'state', 'held')
         held[#held + 1] = {id, f[1]}
       else

@@ -62,10 +62,8 @@ class OutboxStorage:
         self._keys = keys
         self.due = keys.webhook_due
         self.inflight = keys.webhook_inflight
-        self._delivery_prefix = keys.webhook_delivery_prefix
-        self._breaker_prefix = keys.webhook_breaker_prefix
-        self._held_prefix = keys.webhook_held_prefix
         self._enqueue = lua.register(redis, "webhook_enqueue")
+        self._due = lua.register(redis, "webhook_due")
         self._claim = lua.register(redis, "webhook_claim")
         self._finish = lua.register(redis, "webhook_finish")
         self._release = lua.register(redis, "webhook_release")
@@ -90,10 +88,25 @@ class OutboxStorage:
         )
 
     async def claim(self, limit: int, *, lease_s: float, token: str) -> ClaimBatch:
-        raw = await self._claim(
-            keys=[self.due, self.inflight],
-            args=[limit, repr(float(lease_s)), token, self._delivery_prefix, self._breaker_prefix, self._held_prefix],
-        )
+        """Take up to ``limit`` due deliveries under a lease of ``lease_s``.
+
+        Three steps, because a Redis Cluster script may only touch keys it declares: read the
+        candidates (and each one's key id), then claim them in one script that names every key
+        it touches and checks each candidate again.
+        """
+        due, expired = await self._due(keys=[self.due, self.inflight], args=[limit])
+        candidates = [(_text(i), "e") for i in expired] + [(_text(i), "d") for i in due]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id, _ in candidates:
+                pipe.hget(self.delivery_key(delivery_id), "key_id")
+            owners = await pipe.execute()
+        keys = [self.due, self.inflight]
+        args: list[str | int] = [limit, repr(float(lease_s)), token]
+        for (delivery_id, kind), owner in zip(candidates, owners, strict=True):
+            key_id = _text(owner) if owner else ""
+            keys += [self.delivery_key(delivery_id), self.breaker_key(key_id), self.held_key(key_id)]
+            args += [delivery_id, kind]
+        raw = await self._claim(keys=keys, args=args)
         now_raw, next_raw, claimed_raw, held_raw = raw
         claimed = [
             Claimed(
@@ -159,11 +172,19 @@ class OutboxStorage:
         return bool(raw)
 
     async def resume(self, key_id: str) -> bool:
-        raw = await self._resume(
-            keys=[self.breaker_key(key_id), self.held_key(key_id), self.due],
-            args=[self._delivery_prefix],
-        )
-        return bool(raw)
+        """Close the key's breaker and make its held deliveries due; True if it was open."""
+        was_open = False
+        for _ in range(10):  # a claim may hold one more while this runs: take those too
+            held = [_text(i) for i in await self._redis.smembers(self.held_key(key_id))]
+            opened, left = await self._resume(
+                keys=[self.breaker_key(key_id), self.held_key(key_id), self.due]
+                + [self.delivery_key(i) for i in held],
+                args=held,
+            )
+            was_open = was_open or bool(opened)
+            if not left:
+                break
+        return was_open
 
     async def status(self, key_id: str) -> dict[str, Any]:
         async with self._redis.pipeline(transaction=False) as pipe:
