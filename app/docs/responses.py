@@ -229,3 +229,15 @@ FILE_RESPONSES: dict[int, ResponseSpec] = {
     ),
 }
 PROXY_RESPONSES: dict[int, ResponseSpec] = {400: BAD_REQUEST, 401: UNAUTHORIZED, 403: FORBIDDEN}
+PROXY_RESPONSES[502] = _error(
+    "RunPod failed (HTTP 5xx) or could not be reached; its 2xx and 4xx answers pass through verbatim",
+    ("runpod 5xx", error_example("RunPod answered HTTP 502: bad gateway", "server_error", "upstream_error")),
+)
+WEBSOCKET_RESPONSES: dict[int, ResponseSpec] = {
+    101: ResponseSpec(data_container=None, description="Switching protocols: the job's status frames follow"),
+    400: BAD_REQUEST,
+    426: _error(
+        "A plain HTTP request: this route needs `Upgrade: websocket`",
+        ("no upgrade", error_example("This route is a WebSocket", "invalid_request_error", "upgrade_required")),
+    ),
+}
