@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import secrets
 import shutil
@@ -71,6 +72,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     redis_url = os.environ.get("REDIS_URL", "memory://") or "memory://"
     if is_memory_url(redis_url) and args.workers > 1:
         return _fail("REDIS_URL=memory:// keeps state in one process; use a Redis server with --workers > 1")
+    if is_memory_url(redis_url) and importlib.util.find_spec("fakeredis") is None:
+        return _fail(
+            "REDIS_URL=memory:// needs the in-process store: install the `local` extra "
+            "(pip install 'dryapi-gateway[local]') or set REDIS_URL to a Redis server"
+        )
     if not os.environ.get("DRYAPI_SIGNING_SECRET") and is_loopback_host(args.host):
         # Every worker process must sign and verify with the same secret.
         os.environ["DRYAPI_SIGNING_SECRET"] = secrets.token_hex(32)
