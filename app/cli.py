@@ -179,6 +179,18 @@ async def _with_store(action: Any) -> Any:
         await redis.aclose()
 
 
+async def _create_key(args: argparse.Namespace) -> Any:
+    from app.netguard import check_url
+
+    settings = load_settings()
+    webhook_url = args.webhook_url or ""
+    if webhook_url:  # the same check as the API's: https, and no private destination
+        await check_url(webhook_url, param="webhook_url", allowlist=settings.webhook_allowlist, require_https=True)
+    return await _with_store(
+        lambda s: s.create(args.name, tier=args.tier, admin=args.admin, webhook_url=webhook_url)
+    )
+
+
 async def _usage_report(args: argparse.Namespace) -> Any:
     from app import usage
     from app.store import Keys, create_redis
@@ -207,15 +219,19 @@ def cmd_keys_usage(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    from app.errors import InvalidRequest
+
     try:
         if args.keys_command == "create":
-            issued = asyncio.run(_with_store(lambda s: s.create(args.name, tier=args.tier, admin=args.admin)))
+            issued = asyncio.run(_create_key(args))
             if args.json:
                 print(msgspec.json.encode(issued).decode())
             else:
                 print(f"id:             {issued.id}")
                 print(f"key:            {issued.key}")
                 print(f"webhook_secret: {issued.webhook_secret}")
+                if issued.webhook_url:
+                    print(f"webhook_url:    {issued.webhook_url}")
                 print("Store the key and webhook secret now: they are not shown again.")
             return 0
         if args.keys_command == "list":
@@ -234,7 +250,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             return _fail(f"no key with id {args.id}")
         print(f"revoked {args.id}")
         return 0
-    except SettingsError as exc:
+    except (SettingsError, InvalidRequest) as exc:
         return _fail(str(exc))
 
 
@@ -272,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--tier", default="default")
     create.add_argument("--admin", action="store_true")
+    create.add_argument("--webhook-url", help="account-level webhook for every async job that names none (https)")
     create.add_argument("--json", action="store_true")
     listing = keys_commands.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--json", action="store_true")

@@ -53,6 +53,7 @@ from app.surfaces.transcribe import create_transcription
 from app.upstream.client import RunPodClient
 from app.usage import flush as flush_usage
 from app.webhooks import WebhookOutbox, WebhookSettings
+from app.webhooks.routes import webhooks_router
 from app.webhooks.runpod_callback import runpod_callback
 
 log = structlog.get_logger("dryapi")
@@ -78,6 +79,7 @@ ROUTE_HANDLERS: list[Any] = [
     openapi_json,
     runpod_callback,
     runpod_router,
+    webhooks_router,
     webhooks_admin_router,
     routing_admin_router,
     usage_report,

@@ -241,3 +241,17 @@ WEBSOCKET_RESPONSES: dict[int, ResponseSpec] = {
         ("no upgrade", error_example("This route is a WebSocket", "invalid_request_error", "upgrade_required")),
     ),
 }
+_INVALID_WEBHOOK_URL = _error(
+    "Invalid request; `invalid_webhook_url` when the URL is not https or resolves to a private address",
+    (
+        "private destination",
+        error_example(
+            "webhook_url resolves to a private or reserved address, which is not allowed",
+            "invalid_request_error",
+            "invalid_webhook_url",
+            "webhook_url",
+        ),
+    ),
+)
+WEBHOOK_SETTINGS_RESPONSES: dict[int, ResponseSpec] = {400: _INVALID_WEBHOOK_URL, 401: UNAUTHORIZED}
+WEBHOOK_TEST_RESPONSES: dict[int, ResponseSpec] = {400: _INVALID_WEBHOOK_URL, 401: UNAUTHORIZED}

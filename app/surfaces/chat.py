@@ -16,7 +16,7 @@ from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
 from app.surfaces._request import admit, choose_mode, decode_object, validate
 from app.surfaces.chat_stream import relay_chat_stream
-from app.surfaces.webhook_field import checked_webhook_url
+from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
 from app.upstream.worker_errors import output_error
 from app.usage import metered_stream, record, token_counts
 
@@ -91,7 +91,8 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
         job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
         call = Call(services, request, principal, route)
         digest = hashlib.sha256(raw).hexdigest()
-        return await enqueue(call, job_input, webhook_url=webhook_url, digest=digest, stream=bool(parsed.stream))
+        hook = await job_webhook_url(services, principal, webhook_url)
+        return await enqueue(call, job_input, webhook_url=hook, digest=digest, stream=bool(parsed.stream))
     if mode == "stream":
         stack = AsyncExitStack()
         chunks = await stack.enter_async_context(

@@ -21,7 +21,7 @@ from app.errors import InvalidRequest, UpstreamError
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
 from app.surfaces._request import admit, choose_mode, decode_object, validate
-from app.surfaces.webhook_field import checked_webhook_url
+from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
 from app.upstream.worker_errors import output_error
 from app.usage import record, token_counts
 
@@ -112,7 +112,7 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
         return await enqueue(
             Call(services, request, principal, route),
             job_input,
-            webhook_url=webhook_url,
+            webhook_url=await job_webhook_url(services, principal, webhook_url),
             digest=hashlib.sha256(raw).hexdigest(),
             options={"encoding_format": parsed.encoding_format or "float"},
         )

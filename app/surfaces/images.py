@@ -19,7 +19,7 @@ from app.limits import rate_headers
 from app.services import Services
 from app.surfaces._request import admit, choose_mode, decode_object, validate
 from app.surfaces.handler_fields import IMAGES_FIELDS, handler_input
-from app.surfaces.webhook_field import checked_webhook_url
+from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
 from app.usage import image_counts, record
 
 _SIZE = re.compile(r"^(?P<w>\d{2,5})x(?P<h>\d{2,5})$")
@@ -134,7 +134,7 @@ async def generate_images(request: Request[Any, Any, Any]) -> Response[Any]:
         return await enqueue(
             call,
             job_input,
-            webhook_url=webhook_url,
+            webhook_url=await job_webhook_url(services, principal, webhook_url),
             digest=hashlib.sha256(raw).hexdigest(),
             # The size travels with the job so usage can count its pixels when it finishes.
             options={"response_format": response_format, "size": parse_size(parsed.size)},

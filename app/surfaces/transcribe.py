@@ -23,7 +23,7 @@ from app.services import Services
 from app.surfaces._request import admit, choose_mode, decode_object, validate
 from app.surfaces.handler_fields import TRANSCRIBE_FIELDS, handler_input
 from app.surfaces.transcript_formats import render
-from app.surfaces.webhook_field import checked_webhook_url
+from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
 from app.usage import audio_counts, record
 
 MAX_UPLOAD_BYTES = 80 * 1024 * 1024
@@ -139,7 +139,8 @@ async def create_transcription(request: Request[Any, Any, Any]) -> Response[Any]
     options = {"response_format": response_format, "words": words}
     call = Call(services, request, principal, route)
     if mode == "async":
-        return await enqueue(call, job_input, webhook_url=webhook_url, digest=digest, options=options)
+        hook = await job_webhook_url(services, principal, webhook_url)
+        return await enqueue(call, job_input, webhook_url=hook, digest=digest, options=options)
     output = await run_sync(call, job_input, options, TRANSCRIBE_FIELDS)
     content, media_type = render(output, response_format, words=words)
     record(services, principal.key_id, "transcribe", audio_counts(output))

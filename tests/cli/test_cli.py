@@ -66,7 +66,7 @@ def test_keys_create_list_revoke(redis_url: str, redis_prefix: str) -> None:
     created = _run("keys", "create", "--name", "ci", "--tier", "premium", "--admin", "--json", env=env)
     assert created.returncode == 0, created.stderr
     issued = json.loads(created.stdout.strip().splitlines()[-1])
-    assert set(issued) == {"id", "key", "name", "tier", "admin", "webhook_secret"}
+    assert set(issued) == {"id", "key", "name", "tier", "admin", "webhook_secret", "webhook_url"}
     assert issued["tier"] == "premium" and issued["admin"] is True and issued["key"].startswith("dry-")
     listed = _run("keys", "list", "--json", env=env)
     rows = json.loads(listed.stdout)
@@ -74,6 +74,17 @@ def test_keys_create_list_revoke(redis_url: str, redis_prefix: str) -> None:
     assert issued["key"] not in listed.stdout and issued["webhook_secret"] not in listed.stdout
     assert _run("keys", "revoke", issued["id"], env=env).returncode == 0
     assert _run("keys", "revoke", issued["id"], env=env).returncode == 1
+
+
+def test_keys_create_with_an_account_webhook(redis_url: str, redis_prefix: str) -> None:
+    env = {"REDIS_URL": redis_url, "DRYAPI_REDIS_PREFIX": f"{redis_prefix}cli-hook:",
+           "DRYAPI_WEBHOOK_ALLOWLIST": "127.0.0.1"}
+    created = _run("keys", "create", "--name", "hooked", "--webhook-url", "http://127.0.0.1:9/h", "--json", env=env)
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout.strip().splitlines()[-1])["webhook_url"] == "http://127.0.0.1:9/h"
+    refused = _run("keys", "create", "--name", "bad", "--webhook-url", "https://100.64.0.1/h", env=env)
+    assert refused.returncode == 1
+    assert "webhook_url" in refused.stderr and "key:" not in refused.stdout
 
 
 def test_keys_refuse_the_memory_backend() -> None:
