@@ -228,11 +228,15 @@ FILE_RESPONSES: dict[int, ResponseSpec] = {
         ("expired", error_example("This file has expired", "invalid_request_error", "file_expired")),
     ),
 }
-PROXY_RESPONSES: dict[int, ResponseSpec] = {400: BAD_REQUEST, 401: UNAUTHORIZED, 403: FORBIDDEN}
-PROXY_RESPONSES[502] = _error(
-    "RunPod failed (HTTP 5xx) or could not be reached; its 2xx and 4xx answers pass through verbatim",
-    ("runpod 5xx", error_example("RunPod answered HTTP 502: bad gateway", "server_error", "upstream_error")),
-)
+PROXY_RESPONSES: dict[int, ResponseSpec] = {
+    400: BAD_REQUEST,
+    401: UNAUTHORIZED,
+    403: FORBIDDEN,
+    502: _error(
+        "RunPod failed (HTTP 5xx) or could not be reached; its 2xx and 4xx answers pass through verbatim",
+        ("runpod 5xx", error_example("RunPod answered HTTP 502: bad gateway", "server_error", "upstream_error")),
+    ),
+}
 WEBSOCKET_RESPONSES: dict[int, ResponseSpec] = {
     101: ResponseSpec(data_container=None, description="Switching protocols: the job's status frames follow"),
     400: BAD_REQUEST,

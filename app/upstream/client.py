@@ -76,6 +76,26 @@ def api_failure(response: UpstreamResponse) -> GatewayError:
     return err
 
 
+def passthrough_failure(status: int, content: bytes, retry_after: str | None) -> GatewayError:
+    """An OpenAI passthrough answered >= 400: the worker's own error body (an ``error`` object)
+    is the worker's; a 5xx in any other shape is RunPod's (its proxy, no worker). Never retried:
+    the worker may already have run the request."""
+    if status >= 500 and not _worker_shaped(content):
+        err = api_failure(UpstreamResponse(status, content, retry_after))
+    else:
+        err = error_from_status(status, content, retry_after)
+    err.retryable = False
+    return err
+
+
+def _worker_shaped(content: bytes) -> bool:
+    try:
+        decoded: Any = _decode(content) if content else None
+    except msgspec.DecodeError:
+        return False
+    return isinstance(decoded, dict) and isinstance(decoded.get("error"), dict)
+
+
 def _api_message(content: bytes) -> str:
     """RunPod's own words from an error body (``{"error": ...}`` or text), short."""
     try:
@@ -249,9 +269,7 @@ class RunPodClient:
             labels=(route.endpoint_id, _openai_operation(path)),
         )
         if response.status >= 400:
-            err = error_from_status(response.status, response.content, response.retry_after)
-            err.retryable = False  # the worker may already have run it
-            raise err
+            raise passthrough_failure(response.status, response.content, response.retry_after)
         return response.content
 
     @asynccontextmanager
@@ -285,9 +303,7 @@ class RunPodClient:
             try:
                 if response.status >= 400:
                     content = await response.read()
-                    err = error_from_status(response.status, content, response.headers.get("retry-after"))
-                    err.retryable = False
-                    raise err
+                    raise passthrough_failure(response.status, content, response.headers.get("retry-after"))
                 yield _pieces(response)
             finally:
                 response.release()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -35,9 +36,22 @@ async def _status_missing(endpoint: str, job_id: str) -> Response[dict[str, str]
     return Response({"error": "job not found"}, status_code=404)
 
 
+@post("/v2/{endpoint:str}/openai/v1/chat/completions")
+async def _openai_proxy_fails(endpoint: str) -> Response[dict[str, str]]:
+    return Response({"error": "no workers available"}, status_code=502)
+
+
+@post("/v2/{endpoint:str}/openai/v1/embeddings")
+async def _openai_worker_fails(endpoint: str) -> Response[dict[str, Any]]:
+    # The worker's own error (an error object) keeps its meaning.
+    error = {"message": "CUDA out of memory", "type": "server_error", "code": "oom"}
+    return Response({"error": error}, status_code=500)
+
+
 @pytest.fixture(scope="module")
 def failing_gateway(redis_url: str, redis_prefix: str) -> Iterator[Gateway]:
-    with serve(Litestar([_run_fails, _runsync_fails, _health_fails, _status_missing])) as stub:
+    handlers = [_run_fails, _runsync_fails, _health_fails, _status_missing, _openai_proxy_fails, _openai_worker_fails]
+    with serve(Litestar(handlers)) as stub:
         gw = start_gateway(f"{stub.url}/v2", redis_url, redis_prefix + "upfail:", admin_key=ADMIN)
         yield gw
         gw.server.stop()
@@ -79,6 +93,24 @@ def test_runsync_5xx_through_the_sdk_is_retryable_upstream_error(failing_gateway
     assert caught.value.status_code == 502
     assert caught.value.code == "upstream_error"
     assert "x-should-retry" not in caught.value.response.headers
+
+
+def test_passthrough_5xx_from_runpod_is_upstream_error(failing_gateway: Gateway) -> None:
+    client = failing_gateway.client(ADMIN)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="tiny-chat", messages=[{"role": "user", "content": "x"}])
+    assert caught.value.status_code == 502
+    assert caught.value.code == "upstream_error"
+    # Passthrough requests are never retried: the worker may already have run them.
+    assert caught.value.response.headers["x-should-retry"] == "false"
+
+
+def test_passthrough_worker_error_keeps_its_code(failing_gateway: Gateway) -> None:
+    client = failing_gateway.client(ADMIN)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.embeddings.create(model="tiny-embed", input="x")
+    assert caught.value.status_code == 502
+    assert caught.value.code == "oom"
 
 
 def test_unreachable_runpod_is_upstream_error(unreachable_gateway: Gateway) -> None:
