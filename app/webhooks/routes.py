@@ -12,9 +12,10 @@ Destinations pass the same SSRF rule as every webhook (``app.netguard``); a refu
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from litestar import Request, Router, get, post, put
@@ -55,6 +56,27 @@ class WebhookSettingsView(msgspec.Struct):
     paused: bool
     consecutive_failures: int
     pending: int
+
+
+_AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_FIELD = re.compile(r"(?:missing required|unknown) field `(?P<field>[^`]+)`")
+T = TypeVar("T")
+
+
+async def _body(request: Request[Any, Any, Any], schema: type[T]) -> T:
+    """The JSON body as ``schema``; every failure a 400 naming the field (never a 500)."""
+    raw = await request.body()
+    try:
+        return msgspec.json.decode(raw, type=schema)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        at = _AT.search(text)
+        message = text[: at.start()] if at else text
+        field = _FIELD.search(message)
+        param = field.group("field") if field else (re.sub(r"\[(\d+)\]", r".\1", at.group("path")) if at else None)
+        raise InvalidRequest(f"{message} ({param})" if param else message, param=param or None) from None
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested past the decoder's stack
+        raise InvalidRequest("The request body is not a valid JSON object", code="invalid_json") from None
 
 
 async def _checked(services: Services, url: str) -> str:
@@ -110,12 +132,12 @@ async def get_settings(request: Request[Any, Any, Any], state: State) -> Webhook
     summary="Set the account's webhook URL",
     description="`webhook_url`: an https URL that passes the SSRF check, or null to clear it. Jobs that name "
     "their own `webhook_url` keep using theirs.",
+    operation_class=docs.WEBHOOK_SETTINGS_OPERATION,
     responses=docs.WEBHOOK_SETTINGS_RESPONSES,
 )
-async def put_settings(
-    request: Request[Any, Any, Any], state: State, data: WebhookSettingsBody
-) -> WebhookSettingsView:
+async def put_settings(request: Request[Any, Any, Any], state: State) -> WebhookSettingsView:
     services: Services = state.services
+    data = await _body(request, WebhookSettingsBody)
     record = await _own_record(services, request)
     url = await _checked(services, data.webhook_url) if data.webhook_url else ""
     updated = await services.key_store.set_webhook_url(record.id, url)
@@ -163,11 +185,13 @@ def _test_data(event: Event, job_id: str, extra: dict[str, Any] | None) -> dict[
     description="Sends one signed delivery of `event` (default `job.completed`) with a synthetic job id "
     "(`test_…`) to `webhook_url`, signed with the key's own webhook secret and retried like any delivery. "
     "`data` fields are merged into the payload's `data`.",
+    operation_class=docs.WEBHOOK_TEST_OPERATION,
     responses=docs.WEBHOOK_TEST_RESPONSES,
 )
-async def send_test(request: Request[Any, Any, Any], state: State, data: WebhookTestBody) -> WebhookTestResult:
+async def send_test(request: Request[Any, Any, Any], state: State) -> WebhookTestResult:
     services: Services = state.services
     outbox: WebhookOutbox = state.outbox
+    data = await _body(request, WebhookTestBody)
     if data.data is not None and len(msgspec.json.encode(data.data)) > MAX_TEST_DATA_BYTES:
         raise InvalidRequest(f"data is larger than {MAX_TEST_DATA_BYTES} bytes", param="data")
     url = await _checked(services, data.webhook_url)

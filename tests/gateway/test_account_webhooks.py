@@ -245,3 +245,24 @@ def test_a_key_resumes_its_own_paused_deliveries(hooked: Gateway, receiver: tupl
     resumed = httpx.post(f"{hooked.url}/v1/webhooks/settings/resume", headers=_auth(tenant.key))
     assert resumed.status_code == 200
     assert resumed.json()["resumed"] is True and resumed.json()["paused"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b"[" * 5000 + b"]" * 5000, None),
+        (b'{"webhook_url": "https://example.com/x", "data": ' + b'{"a":' * 3000 + b"1" + b"}" * 3000 + b"}", None),
+        (b"{}", "webhook_url"),
+        (b'{"webhook_url": 5}', "webhook_url"),
+        (b'{"webhook_url": "https://example.com/x", "surprise": 1}', "surprise"),
+        (b'{"webhook_url": "https://example.com/x", "data": {"blob": "' + b"x" * 20_000 + b'"}}', "data"),
+    ],
+)
+def test_bad_test_bodies_are_400s_naming_the_field(hooked: Gateway, body: bytes, param: str | None) -> None:
+    tenant = hooked.issue_key("bodies")
+    response = httpx.post(
+        f"{hooked.url}/v1/webhooks/test", content=body,
+        headers=_auth(tenant.key) | {"content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == param
