@@ -45,17 +45,23 @@ async def load_owned(
 
 
 def provider_record(services: Services, surface: str, job_id: str, endpoint_url: str | None) -> JobRecord:
-    """A transient record for a job on the surface's endpoint that the gateway has no record of."""
-    route = resolve(
-        services.routing.config, cast(Surface, surface), None, local_upstream=services.settings.local_upstream
-    )
+    """A transient record for a job on the surface's endpoint (or ``endpoint_url``) that the
+    gateway has no record of."""
+    if endpoint_url is None:
+        route = resolve(
+            services.routing.config, cast(Surface, surface), None, local_upstream=services.settings.local_upstream
+        )
+        endpoint_url, model = route.endpoint_url, route.public_model
+    else:  # the endpoint is named: the surface needs no route of its own
+        surface_config = services.routing.config.surfaces.get(cast(Surface, surface))
+        model = surface_config.default_model if surface_config and surface_config.default_model else surface
     return JobRecord(
         id=job_id,
         owner="",  # no owner: nothing is recorded, counted or delivered for it
         surface=surface,
-        model=route.public_model,
-        endpoint_id=route.endpoint_id,
-        endpoint_url=endpoint_url or route.endpoint_url,
+        model=model,
+        endpoint_id=endpoint_url.rstrip("/").rsplit("/", 1)[-1],
+        endpoint_url=endpoint_url,
         created=0,
         nonce="",
     )

@@ -100,3 +100,4 @@ def test_unknown_provider_job_is_404_for_admins(gateway: Gateway) -> None:
     response = httpx.get(f"{gateway.url}/v1/jobs/images/no-such-job", headers=ADMIN)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "job_not_found"
+
