@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import secrets
 import shutil
@@ -57,6 +56,14 @@ def _start_local_emulator(routing: LoadedRouting, gateway_port: int) -> str:
     return f"{server.url}/v2"
 
 
+def _has_memory_store() -> bool:
+    try:
+        import fakeredis  # noqa: F401  (the `local` extra)
+    except ImportError:
+        return False
+    return True
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -72,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     redis_url = os.environ.get("REDIS_URL", "memory://") or "memory://"
     if is_memory_url(redis_url) and args.workers > 1:
         return _fail("REDIS_URL=memory:// keeps state in one process; use a Redis server with --workers > 1")
-    if is_memory_url(redis_url) and importlib.util.find_spec("fakeredis") is None:
+    if is_memory_url(redis_url) and not _has_memory_store():
         return _fail(
             "REDIS_URL=memory:// needs the in-process store: install the `local` extra "
             "(pip install 'dryapi-gateway[local]') or set REDIS_URL to a Redis server"

@@ -171,3 +171,19 @@ def test_serve_local_runs_handlers_in_process(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["--help"], ["keys", "--help"], ["routing", "check", "--help"]])
 def test_help(args: list[str]) -> None:
     assert _run(*args).returncode == 0
+
+
+def test_serve_on_memory_without_the_local_extra_says_what_to_install(tmp_path: Path) -> None:
+    # A production install has no fakeredis: hide it from the child process.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'fakeredis' or name.startswith('fakeredis.'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+    )
+    env = {"REDIS_URL": "memory://", "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "DRYAPI_ROUTING": "routing.yaml"}
+    result = _run("serve", "--port", str(free_port()), env=env, timeout=30)
+    assert result.returncode == 1
+    assert "local" in result.stderr and "REDIS_URL" in result.stderr
