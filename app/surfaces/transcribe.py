@@ -71,6 +71,7 @@ async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, An
         raise InvalidRequest("file is required: upload the audio as multipart field 'file'", param="file")
     if "temperature" in body:
         body["temperature"] = finite_number(body["temperature"], "temperature")
+    check_values(body)  # field and list counts (pass_through fields reach the worker)
     digest = hashlib.sha256(audio.data).hexdigest() + hashlib.sha256(msgspec.json.encode(body)).hexdigest()
     return body, audio, digest
 

@@ -35,6 +35,13 @@ def test_allowed() -> None:
                   "list": list(range(MAX_ITEMS)), "nested": {"a": [{"b": 1.5}]}})
 
 
+def test_too_many_top_level_fields() -> None:
+    # A multipart form decodes to such a flat body: thousands of distinct text fields.
+    with pytest.raises(InvalidRequest) as caught:
+        check_values({f"f{i}": "x" for i in range(MAX_ITEMS + 1)})
+    assert caught.value.code == "too_many_items"
+
+
 def test_skipped_fields_are_left_to_the_schema() -> None:
     check_values({"input": [[10**30]]}, skip=frozenset({"input"}))
 
