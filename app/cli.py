@@ -244,7 +244,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
         if args.keys_command == "list":
             records = asyncio.run(_with_store(lambda s: s.list()))
             rows = [
-                {"id": r.id, "name": r.name, "tier": r.tier, "admin": r.admin, "created": r.created} for r in records
+                {"id": r.id, "name": r.name, "tier": r.tier, "admin": r.admin, "created": r.created,
+                 "webhook_url": r.webhook_url or None}
+                for r in records
             ]
             if args.json:
                 print(msgspec.json.encode(rows).decode())

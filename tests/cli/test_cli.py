@@ -81,7 +81,10 @@ def test_keys_create_with_an_account_webhook(redis_url: str, redis_prefix: str) 
            "DRYAPI_WEBHOOK_ALLOWLIST": "127.0.0.1"}
     created = _run("keys", "create", "--name", "hooked", "--webhook-url", "http://127.0.0.1:9/h", "--json", env=env)
     assert created.returncode == 0, created.stderr
-    assert json.loads(created.stdout.strip().splitlines()[-1])["webhook_url"] == "http://127.0.0.1:9/h"
+    issued = json.loads(created.stdout.strip().splitlines()[-1])
+    assert issued["webhook_url"] == "http://127.0.0.1:9/h"
+    listed = json.loads(_run("keys", "list", "--json", env=env).stdout)
+    assert [r["webhook_url"] for r in listed if r["id"] == issued["id"]] == ["http://127.0.0.1:9/h"]
     refused = _run("keys", "create", "--name", "bad", "--webhook-url", "https://100.64.0.1/h", env=env)
     assert refused.returncode == 1
     assert "webhook_url" in refused.stderr and "key:" not in refused.stdout
