@@ -12,8 +12,6 @@ balance = redis.call('DECRBY', KEYS[1], amount)
 redis.call('SET', KEYS[2], amount)
 local t = redis.call('TIME')
 local oldest = tonumber(t[1]) * 1000 - tonumber(ARGV[3])
-local entry = {'XADD', KEYS[3], 'MINID', '~', tostring(oldest), '*', 'kind', 'hold', 'amount', ARGV[1],
-  'balance', tostring(balance)}
-for i = 4, #ARGV do entry[#entry + 1] = ARGV[i] end
-redis.call(unpack(entry))
+redis.call('XADD', KEYS[3], 'MINID', '~', tostring(oldest), '*', 'kind', 'hold', 'amount', ARGV[1],
+  'balance', tostring(balance), unpack(ARGV, 4))
 return {1, balance}

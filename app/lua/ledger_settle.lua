@@ -14,8 +14,6 @@ local kind = 'settle'
 if charge == 0 then kind = 'refund' end
 local t = redis.call('TIME')
 local oldest = tonumber(t[1]) * 1000 - tonumber(ARGV[2])
-local entry = {'XADD', KEYS[3], 'MINID', '~', tostring(oldest), '*', 'kind', kind, 'amount', ARGV[1],
-  'refunded', tostring(refunded), 'balance', tostring(balance)}
-for i = 3, #ARGV do entry[#entry + 1] = ARGV[i] end
-redis.call(unpack(entry))
+redis.call('XADD', KEYS[3], 'MINID', '~', tostring(oldest), '*', 'kind', kind, 'amount', ARGV[1],
+  'refunded', tostring(refunded), 'balance', tostring(balance), unpack(ARGV, 3))
 return {1, balance, refunded}

@@ -6,8 +6,6 @@ redis.call('SET', KEYS[1], ARGV[2], 'NX')
 local balance = redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]))
 local t = redis.call('TIME')
 local oldest = tonumber(t[1]) * 1000 - tonumber(ARGV[3])
-local entry = {'XADD', KEYS[2], 'MINID', '~', tostring(oldest), '*', 'kind', 'topup', 'amount', ARGV[1],
-  'balance', tostring(balance)}
-for i = 4, #ARGV do entry[#entry + 1] = ARGV[i] end
-redis.call(unpack(entry))
+redis.call('XADD', KEYS[2], 'MINID', '~', tostring(oldest), '*', 'kind', 'topup', 'amount', ARGV[1],
+  'balance', tostring(balance), unpack(ARGV, 4))
 return balance
