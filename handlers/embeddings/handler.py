@@ -1,7 +1,7 @@
 """RunPod handler for embeddings: ``handler(job)`` in the worker-infinity-embedding dialect.
 
 Input and output are documented in handlers/README.md. Failures come back as
-``{"error": {"type", "code", "message", "param"}}`` so the job ends FAILED with a message
+``{"error": <JSON string of {"type", "code", "message", "param"}>}`` so the job ends FAILED with a message
 the gateway can show; inputs and embeddings are never logged.
 """
 

@@ -1,7 +1,7 @@
 """RunPod handler for speech-to-text: ``handler(job)`` in the worker-faster_whisper dialect.
 
 Input and output are documented in handlers/README.md. Failures come back as
-``{"error": {"type", "code", "message", "param"}}`` so the job ends FAILED with a message
+``{"error": <JSON string of {"type", "code", "message", "param"}>}`` so the job ends FAILED with a message
 the gateway can show. Audio and transcripts are never logged: only durations and counts.
 """
 

@@ -122,9 +122,9 @@ async def openai(job: dict[str, Any]) -> AsyncIterator[Any]:
     SEEN[job["id"]] = {"route": route, "body": body}
     text = (body.get("messages") or [{}])[-1].get("content", "")
     if text == "fail":
-        yield {
-            "error": {"type": "invalid_request_error", "message": "cannot do that", "param": "messages", "code": "x"}
-        }
+        # A JSON string, as our workers send errors: the SDK would turn a yielded dict into its repr.
+        error = {"type": "invalid_request_error", "message": "cannot do that", "param": "messages", "code": "x"}
+        yield {"error": json.dumps(error)}
         return
     if text == "crash":
         raise RuntimeError("worker exploded")
@@ -147,7 +147,7 @@ async def openai(job: dict[str, Any]) -> AsyncIterator[Any]:
         CANCELLED.add(job["id"])
         raise
     if text == "break":
-        yield {"error": {"message": "GPU fell off", "type": "server_error"}}
+        yield {"error": json.dumps({"message": "GPU fell off", "type": "server_error"})}
         return
     for piece in pieces[1:]:
         yield piece

@@ -21,6 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import numpy.typing as npt
 
+from handlers.common.errors import decode_error
 from handlers.common.progress import EMULATOR_PROGRESS_KEY
 from handlers.embeddings import engine as engines
 from handlers.embeddings import handler as handler_module
@@ -87,8 +88,8 @@ def embed(payload: Any) -> npt.NDArray[np.float32]:
 def error_of(payload: Any) -> dict[str, Any]:
     output = run(payload)
     assert set(output) == {"error"}, output
-    error: dict[str, Any] = output["error"]
-    assert set(error) == {"type", "code", "message", "param"}
+    error = decode_error(output)
+    assert error is not None and set(error) == {"type", "code", "message", "param"}
     return error
 
 
@@ -104,8 +105,10 @@ def test_contract_case(case: dict[str, Any]) -> None:
     output = run(case["input"])
     if "error" in case:
         assert set(output) == {"error"}, output
+        error = decode_error(output)
+        assert error is not None
         for key, value in case["error"].items():
-            assert output["error"][key] == value
+            assert error[key] == value
         return
     example = case["output"]
     assert_same_shape(output, example)

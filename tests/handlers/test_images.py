@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from handlers.common.errors import decode_error
 from handlers.common.progress import EMULATOR_PROGRESS_KEY
 from handlers.images import engine
 from handlers.images.handler import handler
@@ -73,6 +74,12 @@ def decode(uri: str) -> tuple[str, bytes, Image.Image]:
     return head[5:-7], blob, Image.open(io.BytesIO(blob))
 
 
+def err(out: dict[str, Any]) -> dict[str, Any]:
+    error = decode_error(out)
+    assert error is not None, out
+    return error
+
+
 def small(**extra: Any) -> dict[str, Any]:
     return {"prompt": "a red fox", "width": 64, "height": 64, "num_inference_steps": 2, **extra}
 
@@ -81,8 +88,8 @@ def small(**extra: Any) -> dict[str, Any]:
 def test_contract_cases(case: dict[str, Any]) -> None:
     out = run(case["input"])
     if "error" in case:
-        assert out["error"]["type"] == case["error"]["type"]
-        assert out["error"]["param"] == case["error"]["param"]
+        assert err(out)["type"] == case["error"]["type"]
+        assert err(out)["param"] == case["error"]["param"]
         return
     assert "error" not in out, out.get("error")
     assert_same_shape(out, case["output"])
@@ -175,9 +182,9 @@ def test_inputs_the_pipeline_cannot_take_are_dropped_and_reported() -> None:
 def test_inline_cap_without_bucket_says_to_configure_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGES_MAX_INLINE_BYTES", "1000")
     out = run(small())
-    assert out["error"]["type"] == "server_error"
-    assert out["error"]["code"] == "result_too_large"
-    assert "BUCKET_ENDPOINT_URL" in out["error"]["message"]
+    assert err(out)["type"] == "server_error"
+    assert err(out)["code"] == "result_too_large"
+    assert "BUCKET_ENDPOINT_URL" in err(out)["message"]
 
 
 class _FakeS3:
@@ -217,8 +224,8 @@ def test_bucket_returns_presigned_urls(bucket_dir: Path, monkeypatch: pytest.Mon
 
 def test_bucket_without_credentials_fails_instead_of_writing_files(bucket_dir: Path) -> None:
     out = run(small())
-    assert out["error"]["code"] == "bucket_misconfigured"
-    assert "BUCKET_ACCESS_KEY_ID" in out["error"]["message"]
+    assert err(out)["code"] == "bucket_misconfigured"
+    assert "BUCKET_ACCESS_KEY_ID" in err(out)["message"]
 
 
 @pytest.mark.parametrize(
@@ -240,9 +247,9 @@ def test_bucket_without_credentials_fails_instead_of_writing_files(bucket_dir: P
 )
 def test_validation_errors_name_the_field(payload: Any, param: str) -> None:
     out = run(payload)
-    assert out["error"]["type"] == "invalid_request_error"
-    assert out["error"]["param"] == param
-    assert out["error"]["message"]
+    assert err(out)["type"] == "invalid_request_error"
+    assert err(out)["param"] == param
+    assert err(out)["message"]
 
 
 def test_progress_is_reported_from_the_step_callback() -> None:
@@ -263,8 +270,8 @@ def test_prompts_are_never_logged(capfd: pytest.CaptureFixture[str], caplog: pyt
 def test_a_model_that_cannot_load_is_a_server_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGES_MODEL", str(tmp_path / "missing-model"))
     out = run(small())
-    assert out["error"]["type"] == "server_error"
-    assert out["error"]["code"] == "model_load_failed"
+    assert err(out)["type"] == "server_error"
+    assert err(out)["code"] == "model_load_failed"
 
 
 def test_round_side_and_family_defaults() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from handlers.common.errors import decode_error
 from handlers.common.progress import EMULATOR_PROGRESS_KEY
 from handlers.transcribe import engine
 from handlers.transcribe.handler import handler
@@ -82,7 +83,8 @@ def run(payload: dict[str, Any], **job: Any) -> dict[str, Any]:
 
 def error_of(output: dict[str, Any]) -> dict[str, Any]:
     assert set(output) == {"error"}, output
-    error: dict[str, Any] = output["error"]
+    error = decode_error(output)
+    assert error is not None, output
     return error
 
 
