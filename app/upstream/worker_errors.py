@@ -64,7 +64,13 @@ def worker_error(error: Any) -> GatewayError:
             kind = str(error.get("error_type", "")).strip("<>").replace("class ", "").strip("'")
             message = f"{kind}: {error['error_message']}" if kind else str(error["error_message"])
             return UpstreamError(_clip(message), code="worker_exception")
-        message = _clip(str(error.get("message") or error.get("detail") or "The worker failed"))
+        raw_message = error.get("message")
+        if isinstance(raw_message, str) and raw_message.lstrip().startswith("{"):
+            # RunPod's OpenAI route wraps a FAILED job's error string as the message
+            inner = _decode_structured(raw_message.strip())
+            if isinstance(inner, dict) and ("type" in inner or "error" in inner or "error_message" in inner):
+                return worker_error(inner)
+        message = _clip(str(raw_message or error.get("detail") or "The worker failed"))
         error_type = error.get("type")
         code = error.get("code")
         if error_type == "invalid_request_error" or (error.get("object") == "error" and code in (400, 422, "400")):

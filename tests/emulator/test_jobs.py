@@ -171,7 +171,7 @@ def test_exception_is_a_json_string_error(rp: httpx.Client) -> None:
     assert isinstance(body["error"], str)
     info = json.loads(body["error"])
     assert info["error_type"] == "<class 'ValueError'>" and info["error_message"] == "kaboom 3"
-    assert "ValueError: kaboom 3" in info["error_traceback"] and info["runpod_version"] == runpod.__version__  # the SDK wrapped it
+    assert "ValueError: kaboom 3" in info["error_traceback"] and info["runpod_version"] == runpod.__version__
     assert {"hostname", "worker_id"} <= set(info)
 
 
