@@ -196,9 +196,10 @@ async def _stream(
     yield DONE
 
 
-def use_volume_for_compile_cache(environ: MutableMapping[str, str], volume: Path = NETWORK_VOLUME) -> None:
+def use_volume_for_compile_cache(environ: MutableMapping[str, str], volume: Path | None = None) -> None:
     """Keep vLLM's compile cache (torch.compile, CUDA graphs) on the network volume when one
     is attached, so the next worker reuses it instead of compiling again."""
+    volume = volume or NETWORK_VOLUME
     if "VLLM_CACHE_ROOT" not in environ and volume.is_dir():
         environ["VLLM_CACHE_ROOT"] = str(volume / "vllm-cache")
 
