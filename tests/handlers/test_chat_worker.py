@@ -40,7 +40,8 @@ def tiny_chat_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def chat_job(content: str, **body: Any) -> dict[str, Any]:
     messages = [{"role": "user", "content": content}]
-    return {"id": "job-1", "input": {"openai_route": "/v1/chat/completions", "openai_input": {"messages": messages, **body}}}
+    body = {"messages": messages, **body}
+    return {"id": "job-1", "input": {"openai_route": "/v1/chat/completions", "openai_input": body}}
 
 
 async def run(job: dict[str, Any]) -> list[Any]:
