@@ -37,7 +37,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SURFACES = ("chat", "images", "transcribe", "embeddings")
 PYPI = "https://pypi.org/simple"
 IMAGE_PYTHON = "3.12"  # Ubuntu 24.04's python3, which every Dockerfile uses
-IMAGE_PLATFORM = "manylinux_2_28_x86_64"
+# Ubuntu 24.04 has glibc 2.39; pip matches --platform tags exactly, so list what it accepts.
+_GLIBC_MINORS = (39, 38, 36, 35, 34, 33, 31, 30, 28, 27, 24, 17, 12, 5)
+IMAGE_PLATFORMS = (
+    *(f"manylinux_2_{minor}_x86_64" for minor in _GLIBC_MINORS),
+    "manylinux2014_x86_64",
+    "manylinux2010_x86_64",
+    "manylinux1_x86_64",
+)
 
 # Where weights live is decided by the image (baked or on the volume), never by the endpoint.
 IMAGE_ONLY_ENV = ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -287,12 +294,15 @@ def _dry_run(requirement_args: list[str], index: str) -> dict[str, Any] | str:
     with tempfile.TemporaryDirectory() as target:
         command = [
             sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed", "--quiet",
-            "--only-binary=:all:", "--python-version", IMAGE_PYTHON, "--platform", IMAGE_PLATFORM,
+            "--only-binary=:all:", "--python-version", IMAGE_PYTHON,
+            *(arg for platform in IMAGE_PLATFORMS for arg in ("--platform", platform)),
             "--target", target, "--index-url", index, "--report", "-", *requirement_args,
         ]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, env={"PIP_FIND_LINKS": "", "PATH": ""})
+        isolated = {"PIP_FIND_LINKS": "", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PATH": ""}
+        done = subprocess.run(command, capture_output=True, text=True, env=isolated)
     if done.returncode != 0:
-        return (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+        errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+        return (errors or done.stderr.strip().splitlines() or ["pip failed"])[0]
     report: dict[str, Any] = json.loads(done.stdout)
     return report
 

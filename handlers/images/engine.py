@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers.common.cancel import CancelToken
 from handlers.images import pipeline as loader
 from handlers.images.schema import ImagesInput, Limits
 
@@ -129,8 +130,11 @@ class ImageEngine:
                 ignored.append("negative_prompt")
         return Plan(width, height, steps, seed, count, kwargs, ignored)
 
-    def generate(self, plan: Plan, on_progress: Callable[[float], None] | None = None) -> list[Any]:
-        """Run the plan; image ``i`` comes from a CPU generator seeded ``seed + i``."""
+    def generate(
+        self, plan: Plan, on_progress: Callable[[float], None] | None = None, cancel: CancelToken | None = None
+    ) -> list[Any]:
+        """Run the plan; image ``i`` comes from a CPU generator seeded ``seed + i``. A cancelled
+        ``cancel`` ends the call at the next denoising step (``JobCancelled``)."""
         import torch
 
         # CPU generators give the same noise on every device, so a seed means the same image
@@ -138,35 +142,56 @@ class ImageEngine:
         generators = [torch.Generator("cpu").manual_seed(plan.seed + i) for i in range(plan.num_images)]
         with self._lock:
             if "num_images_per_prompt" in self.accepted:
-                return self._call(plan, generators, on_progress, 0, 1)
+                return self._call(plan, generators, on_progress, cancel, 0, 1)
             images: list[Any] = []
             for index, generator in enumerate(generators):  # pipelines without batching
-                images += self._call(plan, [generator], on_progress, index, plan.num_images)
+                images += self._call(plan, [generator], on_progress, cancel, index, plan.num_images)
             return images
 
     def _call(
-        self, plan: Plan, generators: list[Any], on_progress: Callable[[float], None] | None, index: int, calls: int
+        self,
+        plan: Plan,
+        generators: list[Any],
+        on_progress: Callable[[float], None] | None,
+        cancel: CancelToken | None,
+        index: int,
+        calls: int,
     ) -> list[Any]:
+        if cancel is not None:
+            cancel.check()
         kwargs = dict(plan.kwargs, generator=generators)
         if "num_images_per_prompt" in self.accepted:
             kwargs["num_images_per_prompt"] = len(generators)
-        if on_progress is not None and "callback_on_step_end" in self.accepted:
-            kwargs["callback_on_step_end"] = _StepReporter(on_progress, plan.steps, index, calls)
+        if (on_progress is not None or cancel is not None) and "callback_on_step_end" in self.accepted:
+            kwargs["callback_on_step_end"] = _StepReporter(on_progress, cancel, plan.steps, index, calls)
         images: list[Any] = self.pipe(**kwargs).images
         return images
 
 
 class _StepReporter:
-    """``callback_on_step_end`` mapping denoising steps to 0-95 % (decode and encode follow)."""
+    """``callback_on_step_end``: the cancel check after every denoising step, and progress
+    mapped to 0-95 % (decode and encode follow)."""
 
-    def __init__(self, report: Callable[[float], None], steps: int, index: int, calls: int) -> None:
+    def __init__(
+        self,
+        report: Callable[[float], None] | None,
+        cancel: CancelToken | None,
+        steps: int,
+        index: int,
+        calls: int,
+    ) -> None:
         self.report = report
+        self.cancel = cancel
         self.steps = steps
         self.index = index  # which of `calls` sequential pipeline calls this one is
         self.calls = calls
         self.last = 0.0
 
     def __call__(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.cancel is not None:
+            self.cancel.check()  # raised through diffusers: the pipeline call ends here
+        if self.report is None:
+            return callback_kwargs
         total = int(getattr(pipe, "num_timesteps", 0) or self.steps)
         done = (self.index + (step + 1) / total) / self.calls
         now = time.monotonic()

@@ -7,6 +7,7 @@ handler and, on the gateway side, through its adapter.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import threading
@@ -76,7 +77,7 @@ def _env(engine: engines.EmbeddingEngine, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def run(payload: Any, **job: Any) -> dict[str, Any]:
-    return handler({"id": "test-job", "input": payload, **job})
+    return asyncio.run(handler({"id": "test-job", "input": payload, **job}))
 
 
 def embed(payload: Any) -> npt.NDArray[np.float32]:

@@ -6,6 +6,7 @@ once per session by ``tests/handlers/tiny_models.py``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from collections.abc import Callable, Iterator
@@ -64,7 +65,7 @@ def _sd_model(tiny_sd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def run(payload: Any, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     # The emulator's progress hook stands in for RunPod's (there is no job server here).
     job = {"id": "job-1", "input": payload, EMULATOR_PROGRESS_KEY: progress or (lambda update: None)}
-    return handler(job)
+    return asyncio.run(handler(job))
 
 
 def decode(uri: str) -> tuple[str, bytes, Image.Image]:

@@ -7,6 +7,7 @@ faster-whisper and CTranslate2 as in production (see its docstring).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import logging
@@ -78,7 +79,7 @@ def _env(tiny_whisper: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(payload: dict[str, Any], **job: Any) -> dict[str, Any]:
-    return handler({"id": "job-1", "input": payload, **job})
+    return asyncio.run(handler({"id": "job-1", "input": payload, **job}))
 
 
 def error_of(output: dict[str, Any]) -> dict[str, Any]:
@@ -300,7 +301,7 @@ def test_bad_fields_are_named(payload: dict[str, Any], param: str) -> None:
 
 
 def test_input_must_be_an_object() -> None:
-    assert error_of(handler({"id": "x", "input": "audio.wav"}))["param"] == "input"
+    assert error_of(asyncio.run(handler({"id": "x", "input": "audio.wav"})))["param"] == "input"
 
 
 def test_too_long_audio_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
