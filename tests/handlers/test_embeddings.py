@@ -32,6 +32,7 @@ from handlers.embeddings.handler import handler
 from handlers.embeddings.settings import JobSettings, LoadConfig
 from handlers.embeddings.source import resolve
 from tests.contracts.shape import assert_same_shape, load_contract
+from tests.handlers.cancelling import cancel_after_first_progress
 
 pytestmark = pytest.mark.slow
 
@@ -384,3 +385,10 @@ def test_bad_configuration_is_a_server_error(monkeypatch: pytest.MonkeyPatch) ->
     error = error_of({"input": "x"})
     assert (error["type"], error["code"]) == ("server_error", "bad_configuration")
     assert "EMBEDDINGS_BATCH_SIZE" in error["message"]
+
+
+def test_a_cancelled_job_stops_between_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDDINGS_BATCH_SIZE", "1")
+    texts = [f"text number {i}" for i in range(6)]
+    updates = asyncio.run(cancel_after_first_progress(handler, {"model": "m", "input": texts}))
+    assert len(updates) == 1  # batch 2 ended the job at its check: no further batch ran

@@ -22,6 +22,7 @@ from handlers.images import engine
 from handlers.images.handler import handler
 from handlers.images.schema import ImagesInput, Limits
 from tests.contracts.shape import assert_same_shape, load_contract
+from tests.handlers.cancelling import cancel_after_first_progress
 from tests.handlers.tiny_models import build_tiny_flux_pipeline, build_tiny_image_pipeline
 
 pytestmark = pytest.mark.slow
@@ -281,3 +282,8 @@ def test_round_side_and_family_defaults() -> None:
     assert engine.round_side(5000, 16, 64, 2040) == 2032
     assert engine.is_distilled("stabilityai/sd-turbo") and engine.is_distilled("black-forest-labs/FLUX.1-schnell")
     assert not engine.is_distilled("stabilityai/stable-diffusion-xl-base-1.0")
+
+
+def test_a_cancelled_job_stops_between_denoising_steps() -> None:
+    updates = asyncio.run(cancel_after_first_progress(handler, small(num_inference_steps=6)))
+    assert len(updates) == 1  # step 2's check ended the pipeline call

@@ -27,6 +27,7 @@ from handlers.transcribe import engine
 from handlers.transcribe.handler import handler
 from handlers.transcribe.schema import fallback_temperatures
 from tests.contracts.shape import assert_same_shape, load_contract
+from tests.handlers.cancelling import cancel_after_first_progress
 from tests.handlers.tiny_models import TINY_WHISPER_SEGMENTS, build_tiny_whisper_model
 
 CONTRACT = load_contract("transcribe")
@@ -341,3 +342,31 @@ def test_audio_and_transcripts_are_not_logged(caplog: pytest.LogCaptureFixture) 
     assert "transcribed" in logged
     for private in ("Hello", "secret prompt", AUDIO_B64[:40]):
         assert private not in logged
+
+
+def test_a_cancelled_job_stops_between_segments() -> None:
+    long_audio = {"audio_base64": base64.b64encode(noise_wav(seconds=65.0)).decode()}
+    assert len(run(long_audio)["segments"]) >= 2  # so stopping after the first one means something
+    updates = asyncio.run(cancel_after_first_progress(handler, long_audio))
+    assert len(updates) == 1
+
+
+def test_long_audio_can_run_batched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faster_whisper import BatchedInferencePipeline
+
+    calls: list[int] = []
+    real = BatchedInferencePipeline.transcribe
+
+    def counting(self: Any, audio: Any, **options: Any) -> Any:
+        calls.append(options["batch_size"])
+        assert options["vad_filter"] is True  # the batched pipeline cuts long audio with VAD
+        return real(self, audio, **options)
+
+    monkeypatch.setattr(BatchedInferencePipeline, "transcribe", counting)
+    monkeypatch.setenv("TRANSCRIBE_BATCH_SIZE", "4")
+    monkeypatch.setenv("TRANSCRIBE_BATCHED_MIN_S", "0.1")
+    output = run({"audio_base64": AUDIO_B64})
+    assert calls == [4] and "error" not in output and isinstance(output["segments"], list)
+    monkeypatch.setenv("TRANSCRIBE_BATCHED_MIN_S", "60")  # short audio stays sequential
+    run({"audio_base64": AUDIO_B64})
+    assert calls == [4]
