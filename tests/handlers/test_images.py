@@ -52,7 +52,8 @@ def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_flux(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # "schnell" in the name selects the distilled defaults, as for the real checkpoint.
+    # Its transformer has no guidance embedding, like the real schnell: that selects the
+    # distilled defaults (the name does not matter).
     return build_tiny_flux_pipeline(tmp_path_factory.mktemp("models") / "tiny-FLUX.1-schnell")
 
 
@@ -276,12 +277,49 @@ def test_a_model_that_cannot_load_is_a_server_error(tmp_path: Path, monkeypatch:
     assert err(out)["code"] == "model_load_failed"
 
 
-def test_round_side_and_family_defaults() -> None:
+def test_round_side() -> None:
     assert engine.round_side(1000, 16, 64, 2048) == 1008
     assert engine.round_side(30, 16, 64, 2048) == 64
     assert engine.round_side(5000, 16, 64, 2040) == 2032
-    assert engine.is_distilled("stabilityai/sd-turbo") and engine.is_distilled("black-forest-labs/FLUX.1-schnell")
-    assert not engine.is_distilled("stabilityai/stable-diffusion-xl-base-1.0")
+
+
+class _StandInPipeline:
+    """A diffusers-like pipeline: a config (model_index.json) and a ``__call__`` with defaults."""
+
+    def __init__(self, config: dict[str, Any], name_or_path: str = "") -> None:
+        self.config = config
+        self.name_or_path = name_or_path
+
+    def __call__(self, prompt: str, num_inference_steps: int = 50, guidance_scale: float = 4.0) -> Any:
+        raise NotImplementedError
+
+
+def test_defaults_come_from_the_loaded_model_not_its_name(tiny_flux: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # FLUX.2-klein: model_index.json says is_distilled -> 4 steps, no CFG (was 25 steps at 4.0)
+    klein = engine.model_defaults(_StandInPipeline({"is_distilled": True}), "some/klein")
+    assert (klein.steps, klein.guidance) == (engine.DISTILLED_STEPS, 1.0)
+    # Z-Image-Turbo: the config cannot say so; its model card's 9 steps, guidance 0 (was 4)
+    turbo = engine.model_defaults(_StandInPipeline({}, "Tongyi-MAI/Z-Image-Turbo"), "Tongyi-MAI/Z-Image-Turbo")
+    assert (turbo.steps, turbo.guidance) == (9, 0.0)
+    # A name that merely looks distilled changes nothing: the pipeline's own defaults stand.
+    plain = engine.model_defaults(_StandInPipeline({}, "me/my-turbo-lcm-schnell"), "me/my-turbo-lcm-schnell")
+    assert (plain.steps, plain.guidance) == (50, None)
+    # FLUX.1-schnell (a transformer without guidance_embeds, whatever its directory is called)
+    renamed = tiny_flux.parent / "tiny-flux-renamed"
+    if not renamed.exists():
+        renamed.symlink_to(tiny_flux, target_is_directory=True)
+    monkeypatch.setenv("IMAGES_MODEL", str(renamed))
+    worker = engine.get_engine()
+    assert (worker.defaults.steps, worker.defaults.guidance) == (engine.DISTILLED_STEPS, 0.0)
+    plan = worker.plan(ImagesInput(prompt="p"), Limits.from_env())
+    assert plan.kwargs["max_sequence_length"] == engine.SCHNELL_MAX_SEQUENCE_LENGTH == 256
+    assert plan.kwargs["guidance_scale"] == 0.0 and plan.steps == engine.DISTILLED_STEPS
+
+
+def test_a_standard_model_runs_its_pipelines_defaults() -> None:
+    worker = engine.get_engine()  # the tiny StableDiffusionPipeline
+    plan = worker.plan(ImagesInput(prompt="p"), Limits.from_env())
+    assert plan.steps == 50 and "guidance_scale" not in plan.kwargs and "max_sequence_length" not in plan.kwargs
 
 
 def test_a_cancelled_job_stops_between_denoising_steps() -> None:
