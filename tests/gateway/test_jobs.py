@@ -103,6 +103,7 @@ def test_download_modes(gateway: Gateway, api_key: str) -> None:
     assert as_json.json()["object"] == "chat.completion"
     as_text = httpx.get(f"{gateway.url}/v1/jobs/chat/{chat}/download?format=txt", headers=headers)
     assert as_text.text == "echo: dl"
+    assert as_text.headers["content-type"] == "text/plain; charset=utf-8"  # once, not twice
 
 
 def test_cancel(gateway: Gateway, api_key: str) -> None:
