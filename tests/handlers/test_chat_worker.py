@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.machinery
 import json
+import sys
 import time
+import types
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -216,3 +219,67 @@ async def test_a_stream_yields_fewer_pieces_with_the_same_text(monkeypatch: pyte
     merged, same_text = pieces_and_text(await run(job))
     chat_handler.unload_engine()
     assert same_text == text and merged < every
+
+
+# --- item 10 on vLLM: built at start, outside any event loop, with the context checked -------
+
+
+class _FakeAsyncLLM:
+    """vllm.v1.engine.async_llm.AsyncLLM's construction surface (the real one needs a GPU)."""
+
+    built: list[dict[str, Any]] = []
+
+    def __init__(self, args: dict[str, Any]) -> None:
+        self.model_config = types.SimpleNamespace(
+            max_model_len=args.get("max_model_len", 512), get_diff_sampling_param=lambda: {"temperature": 0.7}
+        )
+
+    @classmethod
+    def from_engine_args(cls, args: dict[str, Any]) -> _FakeAsyncLLM:
+        cls.built.append({**args, "loop_running": _loop_running()})
+        return cls(args)
+
+
+def _install_fake_vllm(patch: pytest.MonkeyPatch) -> None:
+    vllm = types.ModuleType("vllm")
+    vllm.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
+    vllm.AsyncEngineArgs = lambda **kw: kw  # type: ignore[attr-defined]
+    async_llm = types.ModuleType("vllm.v1.engine.async_llm")
+    async_llm.AsyncLLM = _FakeAsyncLLM  # type: ignore[attr-defined]
+    for name, module in (("vllm", vllm), ("vllm.v1", types.ModuleType("vllm.v1")),
+                         ("vllm.v1.engine", types.ModuleType("vllm.v1.engine")),
+                         ("vllm.v1.engine.async_llm", async_llm)):  # fmt: skip
+        patch.setitem(sys.modules, name, module)
+
+
+def test_main_builds_the_vllm_engine_before_start_outside_the_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    _install_fake_vllm(monkeypatch)
+    monkeypatch.setenv("CHAT_ENGINE", "vllm")
+    monkeypatch.setenv("CHAT_MAX_MODEL_LEN", "256")
+    started: list[bool] = []
+    monkeypatch.setattr(runpod.serverless, "start", lambda config: started.append(chat_handler._loaded is not None))
+    _FakeAsyncLLM.built.clear()
+    chat_handler.unload_engine()
+    try:
+        chat_handler.main()
+        assert started == [True]
+        (built,) = _FakeAsyncLLM.built
+        assert built["loop_running"] is False and built["max_model_len"] == 256
+        assert chat_handler._loaded is not None and chat_handler._loaded.engine.kind == "vllm"
+    finally:
+        chat_handler.unload_engine()
+
+
+def test_vllm_refuses_a_context_beyond_the_model_before_building(monkeypatch: pytest.MonkeyPatch) -> None:
+    _install_fake_vllm(monkeypatch)
+    monkeypatch.setenv("CHAT_ENGINE", "vllm")
+    monkeypatch.setenv("CHAT_MAX_MODEL_LEN", "16384")
+    _FakeAsyncLLM.built.clear()
+    chat_handler.unload_engine()
+    try:
+        chat_handler.preload()
+        assert _FakeAsyncLLM.built == []  # nothing loaded onto the GPU for a doomed config
+        failure = chat_handler._load_failure
+        assert failure is not None and "CHAT_MAX_MODEL_LEN=16384" in failure.message
+    finally:
+        chat_handler.unload_engine()
