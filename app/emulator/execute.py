@@ -27,9 +27,14 @@ import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
-from runpod.serverless.modules import rp_job
-from runpod.serverless.modules.rp_handler import is_generator
-from runpod.serverless.modules.rp_logger import RunPodLogger
+try:
+    from runpod.serverless.modules import rp_job
+    from runpod.serverless.modules.rp_handler import is_generator
+    from runpod.serverless.modules.rp_logger import RunPodLogger
+except ModuleNotFoundError as exc:  # the gateway alone does not need the SDK; the emulator does
+    raise ModuleNotFoundError(
+        "the emulator runs handlers through the runpod SDK: pip install 'dryapi-gateway[handlers]' (runpod>=1.12)"
+    ) from exc
 
 from app.emulator.outcome import Chunk, Outcome, aggregate, chunk, exception_error, snapshot
 
