@@ -69,8 +69,9 @@ def preload() -> None:
 async def get_engine() -> _Loaded:
     """The worker's engine: preloaded at start on RunPod, else loaded on the first job."""
     global _loaded
-    if _load_failure is not None:
-        raise _load_failure
+    if _load_failure is not None:  # a fresh exception each time: re-raising one grows its traceback
+        failure = _load_failure
+        raise HandlerError(failure.message, type=failure.type, code=failure.code, param=failure.param)
     if _loaded is None:
         async with _load_lock:
             if _loaded is None:
