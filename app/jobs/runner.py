@@ -20,7 +20,6 @@ from app.jobs.records import TERMINAL_STATUSES, JobRecord, new_record
 from app.jobs.schemas import EnqueueBody, RunPodJob
 from app.routing.resolver import Route
 from app.services import Services
-from app.surfaces.handler_fields import client_param
 
 ENQUEUE_OBJECTS = {
     "chat": "chat.completion.enqueue",
@@ -189,3 +188,13 @@ def _accepted(body: bytes, surface: str, *, replayed: bool) -> Response[bytes]:
     if replayed:
         headers["idempotent-replayed"] = "true"
     return Response(content=body, status_code=202, media_type="application/json", headers=headers)
+
+
+def client_param(table: dict[str, str], param: str | None) -> str | None:
+    """The client's name for a handler field a worker complained about (``num_images`` → ``n``)."""
+    if param in ("width", "height"):
+        return "size"
+    for client_key, handler_key in table.items():
+        if handler_key == param:
+            return client_key
+    return param

@@ -20,7 +20,6 @@ import structlog
 from app import usage
 from app.errors import GatewayError
 from app.jobs.outcome import error_body, job_error, webhook_error_code
-from app.jobs.outputs import public_output
 from app.jobs.records import TERMINAL_STATUSES, JobRecord
 from app.metrics import JOBS
 from app.services import Services
@@ -171,7 +170,7 @@ class JobTracker:
         error = job_error(raw, record.id)
         if error is None:
             try:
-                body["output"] = await public_output(self._services, record, raw["output"])
+                body["output"] = await self._services.render_output(record, raw["output"])
             except GatewayError as exc:
                 error = exc
         if error is not None:

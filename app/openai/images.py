@@ -16,11 +16,11 @@ from app.errors import InvalidRequest, UpstreamError
 from app.files import decode_data_uri
 from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
+from app.openai._request import admit, choose_mode, decode_object, validate
+from app.openai.bounds import INT64_MAX, check_values
+from app.openai.handler_fields import IMAGES_FIELDS, handler_input
+from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.services import Services
-from app.surfaces._request import admit, choose_mode, decode_object, validate
-from app.surfaces.bounds import INT64_MAX, check_values
-from app.surfaces.handler_fields import IMAGES_FIELDS, handler_input
-from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
 from app.usage import image_counts, record
 
 _SIZE = re.compile(r"^(?P<w>\d{2,5})x(?P<h>\d{2,5})$")
