@@ -33,6 +33,8 @@ from app.jobs.watcher import JobWatcher
 from app.keys import KeyStore
 from app.limits import Limiter
 from app.metrics import WEBHOOK_DELIVERIES
+from app.native.results import native_output
+from app.native.routes import NATIVE_ROUTES
 from app.observability.plugin import ObservabilityPlugin
 from app.openai.chat import chat_completions
 from app.openai.embeddings import create_embeddings
@@ -84,6 +86,7 @@ ROUTE_HANDLERS: list[Any] = [
     webhooks_admin_router,
     routing_admin_router,
     usage_report,
+    *NATIVE_ROUTES,
 ]
 
 
@@ -158,6 +161,7 @@ def create_app(
     routing = routing or load_routing(settings.routing_path)
     services = build_services(settings, routing)
     services.output_renderers["openai"] = public_output
+    services.output_renderers["native"] = native_output
     outbox = build_outbox(services, webhooks)
     tracker = JobTracker(services, outbox=outbox)
     watcher = JobWatcher(services, tracker)

@@ -144,23 +144,7 @@ async def enqueue(
         if replay is not None:
             return _accepted(replay, route.surface, replayed=True)
     try:
-        record = new_record(
-            id="",
-            owner=principal.key_id,
-            surface=route.surface,
-            model=route.public_model,
-            endpoint_id=route.endpoint_id,
-            endpoint_url=route.endpoint_url,
-            webhook_url=webhook_url,
-            options=options or {},
-            stream=stream,
-        )
-        callback = services.callback_url(record.nonce)
-        result = await services.client.run(route, job_input, webhook=callback)
-        record.id = str(result["id"])
-        bind_contextvars(job_id=record.id)
-        record.status = str(result.get("status", "IN_QUEUE"))
-        await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True)
+        record = await start_job(call, job_input, webhook_url=webhook_url, stream=stream, options=options)
     except BaseException:
         if idempotency is not None:
             await idempotency.release()
@@ -180,6 +164,39 @@ async def enqueue(
     if idempotency is not None:
         await idempotency.store(body)
     return _accepted(body, route.surface, replayed=False)
+
+
+async def start_job(
+    call: Call,
+    job_input: dict[str, Any],
+    *,
+    webhook_url: str | None,
+    stream: bool = False,
+    options: dict[str, Any] | None = None,
+) -> JobRecord:
+    """Start the job with /run (RunPod calls back when it ends), record it and follow it.
+
+    Every dialect's async path starts jobs here; each answers the client in its own words.
+    """
+    services, principal, route = call.services, call.principal, call.route
+    record = new_record(
+        id="",
+        owner=principal.key_id,
+        surface=route.surface,
+        model=route.public_model,
+        endpoint_id=route.endpoint_id,
+        endpoint_url=route.endpoint_url,
+        webhook_url=webhook_url,
+        options=options or {},
+        stream=stream,
+    )
+    callback = services.callback_url(record.nonce)
+    result = await services.client.run(route, job_input, webhook=callback)
+    record.id = str(result["id"])
+    bind_contextvars(job_id=record.id)
+    record.status = str(result.get("status", "IN_QUEUE"))
+    await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True)
+    return record
 
 
 def _accepted(body: bytes, surface: str, *, replayed: bool) -> Response[bytes]:

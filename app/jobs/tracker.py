@@ -54,6 +54,8 @@ def progress_body(record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
     output = raw.get("output")
     if isinstance(output, dict) and "progress" in output:
         body["progress"] = output["progress"]
+        if isinstance(output.get("preview"), str):  # a data URI or URL of the work so far
+            body["preview"] = output["preview"]
     return body
 
 
@@ -193,7 +195,10 @@ class JobTracker:
 
     async def _final_webhook(self, record: JobRecord, previous: str, body: dict[str, Any]) -> None:
         if body["status"] == "COMPLETED":
-            extra: dict[str, Any] = {"completed_at": _iso(), "result_url": self.result_url(record)}
+            output = body.get("output")
+            # A native job's link is to the file itself; a /v1 job's to its kept result body.
+            file_url = output.get("result_url") if isinstance(output, dict) else None
+            extra: dict[str, Any] = {"completed_at": _iso(), "result_url": file_url or self.result_url(record)}
             extra["processing_time_ms"] = int(body.get("executionTime") or 0)
             await self._webhook(record, "job.completed", previous, extra, status="done")
             return
@@ -213,7 +218,7 @@ class JobTracker:
             "job_request_id": record.id,
             "status": status,
             "previous_status": WEBHOOK_STATUS.get(previous, "processing"),
-            "job_type": record.surface,
+            "job_type": record.options.get("task", record.surface),  # native jobs: the task's name
             **extra,
         }
         await self._outbox.enqueue(key_id=record.owner, url=record.webhook_url, event=event, data=data)
