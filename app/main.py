@@ -38,11 +38,12 @@ from app.native.routes import NATIVE_ROUTES
 from app.observability.plugin import ObservabilityPlugin
 from app.openai.chat import chat_completions
 from app.openai.embeddings import create_embeddings
-from app.openai.images import generate_images
+from app.openai.images import edit_images, generate_images
 from app.openai.job_routes import job_cancel, job_download, job_events_without_upgrade, job_status, signed_result
 from app.openai.job_socket import job_events
 from app.openai.models import list_models, retrieve_model
 from app.openai.outputs import public_output
+from app.openai.speech import create_speech
 from app.openai.transcribe import create_transcription
 from app.ops.runpod import runpod_router
 from app.redis_guard import RedisGuard
@@ -67,7 +68,9 @@ ROUTE_HANDLERS: list[Any] = [
     chat_completions,
     create_embeddings,
     generate_images,
+    edit_images,
     create_transcription,
+    create_speech,
     list_models,
     retrieve_model,
     download_file,

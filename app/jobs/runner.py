@@ -26,6 +26,9 @@ ENQUEUE_OBJECTS = {
     "images": "image.generation.enqueue",
     "transcribe": "audio.transcription.enqueue",
     "embeddings": "embedding.enqueue",
+    "speech": "audio.speech.enqueue",
+    "music": "audio.music.enqueue",
+    "video": "video.generation.enqueue",
 }
 # RunPod holds a runsync request up to 90 s, but it names the job only when it returns; a
 # shorter hold bounds how long a disconnected client's job runs before we can cancel it.

@@ -16,12 +16,12 @@ from app.errors import FieldsInvalid, GatewayError
 from app.jobs.runner import Call, start_job
 from app.limits import limit_request
 from app.native.body import read_task_body
-from app.native.uploads import check_files, stage
 from app.netguard import check_url
 from app.routing.resolver import find_model
 from app.routing.schema import ModelRoute
 from app.services import Services
 from app.tasks.spec import TaskSpec
+from app.tasks.uploads import check_files, stage
 from app.tasks.validation import FieldErrors, convert_fields
 
 
