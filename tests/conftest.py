@@ -1,15 +1,20 @@
-"""Shared fixtures: a real Redis (own database and key prefix), cleaned up after the session."""
+"""Shared fixtures: a real Redis (own database and key prefix), cleaned up after the session; the
+gateway's log lines kept inside pytest's capture."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 import pytest
 import redis
+
+from app.observability import logging as gateway_logging
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -40,3 +45,23 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 def run(coro: Any) -> Any:
     """Run a coroutine from a synchronous test."""
     return asyncio.run(coro)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _server_logs_stay_captured() -> Iterator[None]:
+    """Gateways and emulators run in threads that log at any moment, also between test phases,
+    when pytest has suspended its capture and ``sys.stdout`` is the terminal. Their lines go to
+    the capture stream this session started in (they are shown with the next test's captured
+    output when it fails); the main thread's go to ``sys.stdout`` as before (``capsys`` works)."""
+    captured: TextIO = sys.stdout
+
+    def write(_: object, text: str) -> int:
+        main = threading.current_thread() is threading.main_thread()
+        try:
+            return (sys.stdout if main else captured).write(text)
+        except ValueError:  # the capture closed at exit while a thread still logged
+            return len(text)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gateway_logging._Stdout, "write", write)
+        yield

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar import Litestar, post
+from litestar import post
 
-from tests.support.servers import serve
+from tests.support.servers import serve, stub_app
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = importlib.util.spec_from_file_location("create_endpoints", ROOT / "deploy/runpod/create_endpoints.py")
@@ -49,7 +49,7 @@ def test_script_creates_template_then_endpoint(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", "k")
-    with serve(Litestar([_template, _endpoint])) as fake_runpod:
+    with serve(stub_app(_template, _endpoint)) as fake_runpod:
         code = create_endpoints.main(
             ["embeddings", "--image-prefix", "ghcr.io/acme/", "--api-base", f"{fake_runpod.url}/v1"]
         )
