@@ -18,6 +18,11 @@ from app.observability import logging as gateway_logging
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The suite runs in several pytest-xdist workers: one compute thread each. The default pools
+# of torch and CTranslate2 (a thread per core, spinning while idle) multiplied by the workers
+# oversubscribe the cores and burn CPU waiting for each other. Set before torch is imported.
+for _pool in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_pool, "1")
 
 # Tests use their own database number so they never touch a developer's data on db 0.
 REDIS_URL = os.environ.get("DRYAPI_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -65,3 +70,25 @@ def _server_logs_stay_captured() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gateway_logging._Stdout, "write", write)
         yield
+
+
+MODEL_TESTS = "tests/handlers/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile``, except that every file under tests/handlers goes to one worker.
+
+    Those files import torch, transformers, diffusers and faster-whisper (seconds of CPU per
+    process) and build tiny models: spread over all workers, that cost is paid on each of them.
+    As the largest unit, the group also starts first, while the other workers share the rest.
+    """
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModelTestsTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return MODEL_TESTS if nodeid.startswith(MODEL_TESTS) else super()._split_scope(nodeid)
+
+    return ModelTestsTogether(config, log)

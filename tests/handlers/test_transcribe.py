@@ -27,6 +27,8 @@ from handlers.transcribe.schema import fallback_temperatures
 from tests.contracts.shape import assert_same_shape, load_contract
 from tests.handlers.tiny_models import TINY_WHISPER_SEGMENTS, build_tiny_whisper_model
 
+pytestmark = pytest.mark.slow  # loads a real (tiny) model
+
 CONTRACT = load_contract("transcribe")
 TRANSCRIPT = "Hello there. How are you?"
 

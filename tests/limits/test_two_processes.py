@@ -76,6 +76,7 @@ def two_gateways(
             process.wait(timeout=30)
 
 
+@pytest.mark.process
 def test_combined_count_across_two_processes_is_exact(two_gateways: tuple[list[str], str], redis_url: str) -> None:
     urls, key = two_gateways
     wait_for_fresh_minute(redis_url)
