@@ -58,7 +58,7 @@ surfaces:
       a: {endpoint_id: e1, aliases: [x]}
       b: {endpoint_id: e, aliases: [x], local_endpoint: nowhere, pass_through: [k]}
       c: {endpoint_id: 1}
-  video: {}
+  hologram: {}
 upstream: {base_url: "ftp://nope"}
 extra: 1
 """
@@ -74,7 +74,7 @@ extra: 1
         "surfaces.chat.models.b",
         "surfaces.chat.models.b.local_endpoint",
         "surfaces.chat.models.b.pass_through",
-        "surfaces.video",
+        "surfaces.hologram",
     } <= paths
 
 
@@ -215,7 +215,7 @@ def test_every_bad_limit_is_named() -> None:
     problems = _problems("""
 limits:
   tiers:
-    a: {rpm: 0, surfaces: {video: {rpm: 1}, chat: {rph: 5}}}
+    a: {rpm: 0, surfaces: {hologram: {rpm: 1}, chat: {rph: 5}}}
     b: [1]
     c: {surfaces: [chat]}
   tiers_typo: 1
@@ -223,7 +223,7 @@ limits:
     assert set(problems) == {
         "limits.tiers_typo",
         "limits.tiers.a.rpm",
-        "limits.tiers.a.surfaces.video",
+        "limits.tiers.a.surfaces.hologram",
         "limits.tiers.a.surfaces.chat.rph",
         "limits.tiers.b",
         "limits.tiers.c.surfaces",

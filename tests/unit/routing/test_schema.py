@@ -27,7 +27,7 @@ def test_policy_is_sent_to_runpod_in_milliseconds() -> None:
         ({"mode": "fast"}, SurfaceConfig),
         ({"sync_timeout_s": 0}, SurfaceConfig),
         ({"jobs_rpm": 0}, LimitsConfig),
-        ({"surfaces": {"video": {"rpm": 1}}}, TierLimits),
+        ({"surfaces": {"hologram": {"rpm": 1}}}, TierLimits),
         ({"endpoint": "typo"}, ModelRoute),
     ],
 )

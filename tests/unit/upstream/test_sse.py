@@ -62,3 +62,17 @@ def test_invalid_utf8_is_replaced_not_fatal() -> None:
 def test_a_lone_cr_at_a_chunk_end_is_one_line_end_not_two() -> None:
     # "\r" then "\n" in the next chunk is one CRLF: the blank line after it still ends the event.
     assert _parse([b"data: a\r", b"\ndata: b\r", b"\n\r\n"]) == ["a\nb"]
+
+
+def test_a_long_stream_in_tiny_pieces_parses_in_linear_time() -> None:
+    import time
+
+    event = 'data: {"choices": [{"delta": {"content": "0123456789abcdef"}}]}\n\n'
+    long_line = "data: " + "x" * 2_000_000 + "\n\n"  # one event far larger than its pieces
+    for stream in (event * 20_000, long_line, event.replace("\n", "\r") * 20_000):
+        parser = SSEParser()
+        started = time.perf_counter()
+        events = [e for start in range(0, len(stream), 7) for e in parser.feed(stream[start : start + 7])]
+        assert len(events) == stream.count("data:")
+        # Quadratic work on ~1.4 MB would take minutes; linear work takes well under a second here.
+        assert time.perf_counter() - started < 5
