@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -73,6 +74,15 @@ def _server_logs_stay_captured() -> Iterator[None]:
 
 
 MODEL_TESTS = "tests/handlers/"
+_MODEL_LIBRARIES = ("torch", "transformers", "diffusers", "sentence_transformers", "faster_whisper")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every xdist worker imports every test module: a module that imports a model library at
+    its top costs each worker seconds of CPU before the first test. Import them in the tests."""
+    loaded = [name for name in _MODEL_LIBRARIES if name in sys.modules]
+    if loaded:
+        warnings.warn(pytest.PytestWarning(f"collecting the tests imported {', '.join(loaded)}"), stacklevel=1)
 
 
 @pytest.hookimpl(optionalhook=True)
