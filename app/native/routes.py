@@ -10,6 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
 
 from app.auth import principal_of
+from app.docs.native import task_operation
 from app.docs.tags import (
     TAG_NATIVE_ANALYSIS,
     TAG_NATIVE_GENERATION,
@@ -54,6 +55,7 @@ def _submit_route(spec: TaskSpec) -> HTTPRouteHandler:
         status_code=200,
         request_max_body_size=_BODY_LIMIT,
         middleware=[rate_headers],
+        operation_class=task_operation(spec),
     )(submit)
 
 
