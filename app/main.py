@@ -37,6 +37,11 @@ from app.limits import Limiter
 from app.metrics import WEBHOOK_DELIVERIES
 from app.observability.plugin import ObservabilityPlugin
 from app.ops.runpod import runpod_router
+from app.realtime.authorize import broadcasting_auth
+from app.realtime.broadcast import PusherBroadcaster, RedisBroadcaster
+from app.realtime.hub import realtime_hub
+from app.realtime.protocol import ChannelSigner
+from app.realtime.socket import pusher_socket
 from app.redis_guard import RedisGuard
 from app.routing.loader import LoadedRouting, load_routing
 from app.routing.reload import RoutingReloader
@@ -83,6 +88,7 @@ ROUTE_HANDLERS: list[Any] = [
     webhooks_admin_router,
     routing_admin_router,
     usage_report,
+    broadcasting_auth,
 ]
 
 
@@ -157,9 +163,16 @@ def create_app(
     routing = routing or load_routing(settings.routing_path)
     services = build_services(settings, routing)
     outbox = build_outbox(services, webhooks)
-    tracker = JobTracker(services, outbox=outbox)
+    external = settings.pusher_url is not None and settings.pusher_app_id is not None
+    broadcaster = (
+        PusherBroadcaster(str(settings.pusher_url), str(settings.pusher_app_id), settings.pusher_app_key,
+                          settings.pusher_app_secret)
+        if external else RedisBroadcaster(services)
+    )  # fmt: skip
+    tracker = JobTracker(services, outbox=outbox, broadcaster=broadcaster)
     watcher = JobWatcher(services, tracker)
     events = EventHub(services, refresh=watcher.watch)
+    pusher_hub = realtime_hub(services)
     reloader = RoutingReloader(services)
 
     @asynccontextmanager
@@ -175,12 +188,15 @@ def create_app(
             stop.set()
             await asyncio.gather(*background, return_exceptions=True)
             await events.close()
+            await pusher_hub.close()
+            if isinstance(broadcaster, PusherBroadcaster):
+                await broadcaster.aclose()
             await services.client.aclose()
             await flush_usage()
             await services.redis.aclose()
 
     app = Litestar(
-        route_handlers=ROUTE_HANDLERS,
+        route_handlers=ROUTE_HANDLERS if external else [*ROUTE_HANDLERS, pusher_socket],  # built-in server
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -205,6 +221,8 @@ def create_app(
     app.state.tracker = tracker
     app.state.watcher = watcher
     app.state.events = events
+    app.state.realtime_hub = pusher_hub
+    app.state.channel_signer = ChannelSigner(settings.pusher_app_key, settings.pusher_app_secret)
     app.state.reloader = reloader
     app.state.limiter = Limiter(services)
     return app

@@ -87,6 +87,14 @@ class Keys:
     def job_events_prefix(self) -> str:
         return f"{self.prefix}jobev:"
 
+    def realtime_events(self, owner: str) -> str:
+        """The pub/sub channel of an API key's realtime job events (``app/realtime``)."""
+        return f"{self.realtime_events_prefix}{owner}"
+
+    @property
+    def realtime_events_prefix(self) -> str:
+        return f"{self.prefix}rtev:"
+
     @property
     def sweep_lane(self) -> str:
         """Every followed job, scored by when its next sweep is due."""

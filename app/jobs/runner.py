@@ -162,6 +162,7 @@ async def enqueue(
         bind_contextvars(job_id=record.id)
         record.status = str(result.get("status", "IN_QUEUE"))
         await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True)
+        await request.app.state.tracker.broadcast(record, {"status": "IN_QUEUE"})  # realtime "processing"
     except BaseException:
         if idempotency is not None:
             await idempotency.release()

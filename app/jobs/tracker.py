@@ -40,8 +40,25 @@ class Outbox(Protocol):
     async def enqueue(self, *, key_id: str, url: str, event: str, data: dict[str, Any]) -> str: ...
 
 
+class Broadcaster(Protocol):
+    """Where a job's realtime events go (``app/realtime``): Redis for the built-in Pusher
+    server, or an external Pusher server's HTTP API."""
+
+    async def broadcast(self, owner: str, event: dict[str, Any]) -> None: ...
+
+
+# The seed's realtime statuses (reference §9.3); every failure is "error".
+REALTIME_STATUS = {"IN_QUEUE": "processing", "IN_PROGRESS": "in_progress", "COMPLETED": "done"}
+
+
 def _iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(ts or time.time(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _percent(value: Any) -> str:
+    """A progress value as the seed's two-decimal percentage string ("45.50")."""
+    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+    return f"{max(0.0, min(100.0, number)):.2f}"
 
 
 def progress_body(record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
@@ -59,10 +76,13 @@ def progress_body(record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 class JobTracker:
-    def __init__(self, services: Services, outbox: Outbox | None) -> None:
+    def __init__(self, services: Services, outbox: Outbox | None, broadcaster: Broadcaster | None = None) -> None:
         self._services = services
         self._outbox = outbox
+        self._broadcaster = broadcaster
         self._keys = services.keys
+        # The link a realtime "done" event carries; swap it for a file link where there is one.
+        self.realtime_result_url = self.result_url
 
     # Redis names -------------------------------------------------------------------------
 
@@ -113,6 +133,8 @@ class JobTracker:
                 await self._webhook(record, "job.processing", previous, {"started_at": _iso()})
         if announce or chunks:
             await self.publish(record.id, body | ({"stream": chunks} if chunks else {}))
+        if announce:
+            await self.broadcast(record, body, raw.get("output"))
         return body
 
     async def _claim_step(self, job_id: str, status: str) -> bool:
@@ -148,6 +170,7 @@ class JobTracker:
         usage.record_job(self._services, record, raw, body)  # once: this process holds the final claim
         await self._services.jobs.set_status(record.id, record.status)
         await self.publish(record.id, body)
+        await self.broadcast(record, body)
         await self._final_webhook(record, previous, body)
         log.info("job_finished", job_id=record.id, surface=record.surface, status=record.status)
         return body
@@ -183,6 +206,33 @@ class JobTracker:
         ttl = self._services.settings.result_ttl_s
         if ttl > 0:
             await self._services.redis.set(self.result_key(record.id), _encode(body), ex=ttl)
+
+    # realtime (Pusher) events ------------------------------------------------------------
+
+    async def broadcast(self, record: JobRecord, body: dict[str, Any], output: Any = None) -> None:
+        """The job's new status as the seed's ``request.status.updated`` payload, to its owner.
+
+        Called once per status change (the caller holds the step's claim); a failure to
+        broadcast never fails the job.
+        """
+        if self._broadcaster is None:
+            return
+        status = str(body.get("status"))
+        preview = output.get("preview") if isinstance(output, dict) else None
+        event: dict[str, Any] = {
+            "request_id": record.id,
+            "status": REALTIME_STATUS.get(status, "error"),
+            "preview": preview if isinstance(preview, str) else None,
+            "result_url": self.realtime_result_url(record) if status == "COMPLETED" else None,
+            "progress": _percent(100 if status == "COMPLETED" else body.get("progress")),
+        }
+        if event["status"] == "error":
+            error = body.get("error")
+            event["error"] = str(error.get("message") if isinstance(error, dict) else f"job {status.lower()}")
+        try:
+            await self._broadcaster.broadcast(record.owner, event)
+        except Exception as exc:
+            log.warning("realtime_broadcast_failed", job_id=record.id, error_type=type(exc).__name__)
 
     # webhooks ----------------------------------------------------------------------------
 
