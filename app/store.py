@@ -75,6 +75,10 @@ class Keys:
         """The poller's last status body for the job (a new watcher's first frame)."""
         return f"{self.prefix}jobseen:{job_id}"
 
+    def job_progress(self, job_id: str) -> str:
+        """The running job's last progress value (each new one is a realtime event once)."""
+        return f"{self.prefix}jobprog:{job_id}"
+
     def job_watched(self, job_id: str) -> str:
         """Present while a WebSocket watches the job."""
         return f"{self.prefix}jobwatched:{job_id}"

@@ -123,6 +123,11 @@ class JobTracker:
         body = progress_body(record, raw)
         previous = record.status
         announce = status != previous and await self._claim_step(record.id, status)
+        progressed = False  # a new progress value of a running job: a realtime event of its own
+        if announce and status == "IN_PROGRESS":
+            await self._progress_moved(record.id, body)  # before the status is saved: see below
+        elif not announce and status == previous == "IN_PROGRESS":
+            progressed = await self._progress_moved(record.id, body)
         if remember or announce:
             # Before the publish: a watcher that subscribes meanwhile then reads this body or gets the frame.
             await self._services.redis.set(self._keys.job_seen(record.id), _encode(body), ex=SEEN_TTL_S)
@@ -133,7 +138,7 @@ class JobTracker:
                 await self._webhook(record, "job.processing", previous, {"started_at": _iso()})
         if announce or chunks:
             await self.publish(record.id, body | ({"stream": chunks} if chunks else {}))
-        if announce:
+        if announce or progressed:
             await self.broadcast(record, body, raw.get("output"))
         return body
 
@@ -141,6 +146,20 @@ class JobTracker:
         """True for the one caller, across every replica, that announces ``job_id`` reaching ``status``."""
         claim = self._keys.job_step_claim(job_id, status)
         return bool(await self._services.redis.set(claim, b"1", nx=True, ex=_CLAIM_TTL_S))
+
+    async def _progress_moved(self, job_id: str, body: dict[str, Any]) -> bool:
+        """Records the job's progress; True for the one caller that saw it change.
+
+        Only readers that already know the job is running ask, and the one that announced it
+        running records its progress before saving that status, so the first value is never
+        announced twice.
+        """
+        progress = body.get("progress")
+        if not isinstance(progress, int | float) or isinstance(progress, bool):
+            return False
+        value = _percent(progress).encode()
+        old = await self._services.redis.set(self._keys.job_progress(job_id), value, ex=_CLAIM_TTL_S, get=True)
+        return bool(old != value)
 
     async def publish(self, job_id: str, frame: dict[str, Any]) -> None:
         await self._services.redis.publish(self.channel(job_id), _encode(frame))

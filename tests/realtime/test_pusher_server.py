@@ -202,3 +202,31 @@ def test_unsubscribe_stops_events_and_bad_messages_get_errors(gateway: Gateway) 
         await ws.close()
 
     asyncio.run(scenario())
+
+
+def test_each_new_progress_value_is_one_event_however_often_the_job_is_read(gateway: Gateway) -> None:
+    owner = gateway.issue_key("rt-progress")
+
+    async def scenario() -> None:
+        ws = await _subscribed(gateway, owner.key, owner.id)
+        job_id = await asyncio.to_thread(_start_job, gateway, owner.key, "steps")
+
+        async def keep_reading() -> None:  # every client read observes the job too
+            async with httpx.AsyncClient(headers={"authorization": f"Bearer {owner.key}"}) as client:
+                while True:
+                    await client.get(f"{gateway.url}/v1/jobs/images/{job_id}")
+                    await asyncio.sleep(0.2)
+
+        reader = asyncio.create_task(keep_reading())
+        try:
+            events = await _events_until_final(ws, job_id)
+        finally:
+            reader.cancel()
+        assert [(e["status"], e["progress"]) for e in events] == [
+            ("processing", "0.00"), ("in_progress", "45.50"), ("in_progress", "80.00"), ("done", "100.00")
+        ]
+        with pytest.raises(TimeoutError):
+            await _recv(ws, timeout=0.5)
+        await ws.close()
+
+    asyncio.run(scenario())
