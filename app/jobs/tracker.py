@@ -10,6 +10,7 @@ the same way) and its OpenAI-shaped result kept for ``DRYAPI_RESULT_TTL_S``.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -55,10 +56,10 @@ def _iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(ts or time.time(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _percent(value: Any) -> str:
+def progress_text(value: Any) -> str:
     """A progress value as the seed's two-decimal percentage string ("45.50")."""
     number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
-    return f"{max(0.0, min(100.0, number)):.2f}"
+    return f"{max(0.0, min(100.0, number)) if math.isfinite(number) else 0.0:.2f}"
 
 
 def progress_body(record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
@@ -157,7 +158,7 @@ class JobTracker:
         progress = body.get("progress")
         if not isinstance(progress, int | float) or isinstance(progress, bool):
             return False
-        value = _percent(progress).encode()
+        value = progress_text(progress).encode()
         old = await self._services.redis.set(self._keys.job_progress(job_id), value, ex=_CLAIM_TTL_S, get=True)
         return bool(old != value)
 
@@ -243,7 +244,7 @@ class JobTracker:
             "status": REALTIME_STATUS.get(status, "error"),
             "preview": preview if isinstance(preview, str) else None,
             "result_url": self.realtime_result_url(record) if status == "COMPLETED" else None,
-            "progress": _percent(100 if status == "COMPLETED" else body.get("progress")),
+            "progress": progress_text(100 if status == "COMPLETED" else body.get("progress")),
         }
         if event["status"] == "error":
             error = body.get("error")
