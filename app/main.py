@@ -49,7 +49,7 @@ from app.ops.runpod import runpod_router
 from app.realtime.authorize import broadcasting_auth
 from app.realtime.broadcast import PusherBroadcaster, RedisBroadcaster
 from app.realtime.hub import realtime_hub
-from app.realtime.protocol import ChannelSigner
+from app.realtime.protocol import ChannelSigner, local_app_secret
 from app.realtime.socket import pusher_socket
 from app.redis_guard import RedisGuard
 from app.routing.loader import LoadedRouting, load_routing
@@ -231,7 +231,8 @@ def create_app(
     app.state.watcher = watcher
     app.state.events = events
     app.state.realtime_hub = pusher_hub
-    app.state.channel_signer = ChannelSigner(settings.pusher_app_key, settings.pusher_app_secret)
+    app_secret = settings.pusher_app_secret or local_app_secret(settings.signing_secret)
+    app.state.channel_signer = ChannelSigner(settings.pusher_app_key, app_secret)
     app.state.reloader = reloader
     app.state.limiter = Limiter(services)
     return app

@@ -59,7 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Realtime job events over the Pusher Channels protocol (app/realtime). With ``pusher_url``
     # set, events go through that Pusher/soketi server's HTTP API and the built-in one is off.
     pusher_app_key: str = "dryapi-local"
-    pusher_app_secret: str = ""
+    pusher_app_secret: str = ""  # "": derived from signing_secret by the app (built-in server only)
     pusher_url: str | None = None
     pusher_app_id: str | None = None
 
@@ -101,7 +101,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
             "(every replica must share it to verify signed URLs and callbacks)"
         )
     port = env.get("DRYAPI_PORT", "8000")
-    pusher_key, pusher_secret, pusher_url, pusher_app_id = _pusher(env, loopback=is_loopback_host(bind))
+    pusher_key, pusher_secret, pusher_url, pusher_app_id = _pusher(env)
     return Settings(
         redis_url=env.get("REDIS_URL", "memory://") or "memory://",
         routing_path=env.get("DRYAPI_ROUTING", "./routing.yaml"),
@@ -135,23 +135,22 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
     )
 
 
-def _pusher(env: Mapping[str, str], *, loopback: bool) -> tuple[str, str, str | None, str | None]:
+def _pusher(env: Mapping[str, str]) -> tuple[str, str, str | None, str | None]:
     """(app key, app secret, external server URL, external app id) for realtime events."""
     key = env.get("DRYAPI_PUSHER_APP_KEY", "")
     secret = env.get("DRYAPI_PUSHER_APP_SECRET", "")
     url = (env.get("DRYAPI_PUSHER_URL") or "").rstrip("/") or None
     app_id = env.get("DRYAPI_PUSHER_APP_ID") or None
-    if (not key or not secret) and (url or not loopback):
-        raise SettingsError(
-            "DRYAPI_PUSHER_APP_KEY and DRYAPI_PUSHER_APP_SECRET are required on a non-loopback bind "
-            "or with DRYAPI_PUSHER_URL (every replica must sign channel subscriptions alike)"
-        )
+    if (not key or not secret) and url:
+        raise SettingsError("DRYAPI_PUSHER_APP_KEY and DRYAPI_PUSHER_APP_SECRET are required with DRYAPI_PUSHER_URL")
     if url is not None:
         if not url.startswith(("http://", "https://")):
             raise SettingsError(f"DRYAPI_PUSHER_URL must be an http(s) URL, got {url!r}")
         if not app_id:
             raise SettingsError("DRYAPI_PUSHER_APP_ID is required with DRYAPI_PUSHER_URL")
-    return key or "dryapi-local", secret or secrets.token_hex(32), url, app_id
+    # Unset (built-in server): the app derives one from the signing secret, which every replica
+    # shares and which is required off loopback; the secret never leaves the gateway.
+    return key or "dryapi-local", secret, url, app_id
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
