@@ -13,6 +13,7 @@ def static_server(files: Mapping[str, tuple[bytes, str]]) -> Iterator[str]:
     """Serve ``{path: (body, content_type)}`` on a free port; yields ``http://127.0.0.1:<port>``.
 
     GET and HEAD, byte ranges (``Range: bytes=a-b``) as downloaders use them, 404 elsewhere.
+    A content type of ``redirect`` answers 302 with the body as ``Location``.
     """
 
     class Handler(BaseHTTPRequestHandler):
@@ -22,6 +23,12 @@ def static_server(files: Mapping[str, tuple[bytes, str]]) -> Iterator[str]:
                 self.send_error(404)
                 return
             body, content_type = entry
+            if content_type == "redirect":
+                self.send_response(302)
+                self.send_header("Location", body.decode())
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             start, end = 0, len(body) - 1
             ranged = self.headers.get("Range", "")
             if ranged.startswith("bytes="):
