@@ -9,6 +9,7 @@ reachable here.
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -223,3 +224,15 @@ def test_bad_source_fields_are_named(payload: dict[str, Any], param: str) -> Non
 
 def test_handler_errors_keep_their_type() -> None:
     assert isinstance(InvalidInput("source_url", "x"), HandlerError)
+
+
+@pytest.mark.slow
+def test_links_and_transcripts_are_not_logged_or_printed(
+    origin: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    run({"source_url": f"{origin}/talk.wav"})
+    run({"source_url": f"{origin}/missing.wav"})
+    printed = "".join(capfd.readouterr())
+    for secret in ("talk.wav", "missing.wav", "Hello there"):
+        assert secret not in caplog.text and secret not in printed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import logging
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -115,7 +116,7 @@ def test_progress_reports_every_step_with_a_decodable_preview() -> None:
     steps = [u["progress"] for u in updates if 0 < u["progress"] <= 90]
     # The first and the last step always report; those between at most every 0.5 s.
     assert steps[0] == 30.0 and steps[-1] == 90.0 and set(steps) <= {30.0, 60.0, 90.0}
-    assert [u["progress"] for u in updates][0] == 0.0 and updates[-1]["progress"] == 95.0
+    assert updates[0]["progress"] == 0.0 and updates[-1]["progress"] == 95.0
     previews = [u["preview"] for u in updates if "preview" in u]
     assert previews, updates
     head, _, data = previews[0].partition(",")
@@ -254,3 +255,15 @@ def test_weight_storage_follows_the_model_id(
 ) -> None:
     monkeypatch.setenv("VIDEO_WEIGHTS", wanted)
     assert weight_storage(name, device) == storage
+
+
+@pytest.mark.slow
+def test_prompts_and_links_are_not_logged(
+    origin: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    run(small(prompt="zebra crossing a glacier", negative_prompt="purple fog"))
+    run(small(task="img2video", prompt="zebra crossing a glacier", first_frame_image=f"{origin}/broken.png"))
+    printed = "".join(capfd.readouterr())
+    for secret in ("zebra", "purple fog", "broken.png"):
+        assert secret not in caplog.text and secret not in printed
