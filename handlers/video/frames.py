@@ -12,6 +12,13 @@ from handlers.common.media import fetch_media
 MAX_PIXELS = 64 * 1024 * 1024  # a small file can declare a huge canvas (decompression bomb)
 
 
+def fit(image: Any, width: int, height: int) -> Any:
+    """Centre-crop to the video's aspect ratio, then resize: the pipeline would stretch it."""
+    from PIL import Image, ImageOps
+
+    return ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS)
+
+
 def load_image(url: str, param: str) -> Any:
     """The image at ``url`` as RGB; a file Pillow cannot read is an ``InvalidInput`` for ``param``."""
     from PIL import Image

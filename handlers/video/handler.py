@@ -17,7 +17,7 @@ from handlers.common.errors import HandlerError, server_error
 from handlers.common.progress import report_progress
 from handlers.common.validation import parse_input
 from handlers.video import encode, engine, output, preview
-from handlers.video.frames import load_image
+from handlers.video.frames import fit, load_image
 from handlers.video.schema import Limits, VideoInput, check
 
 logger = logging.getLogger("handlers.video")
@@ -59,6 +59,8 @@ def _generate(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
 
     worker = engine.get_engine()
     plan = worker.plan(params, limits)
+    first = fit(first, plan.width, plan.height) if first is not None else None
+    last = fit(last, plan.width, plan.height) if last is not None else None
     started = time.perf_counter()
     report_progress(job, 0.0)
     frames = worker.generate(plan, first, last, _StepReporter(job, cancel, plan))

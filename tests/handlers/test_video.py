@@ -23,6 +23,7 @@ from PIL import Image
 from handlers.common.errors import decode_error
 from handlers.common.progress import EMULATOR_PROGRESS_KEY
 from handlers.video.engine import frames_to_generate, round_side
+from handlers.video.frames import fit
 from handlers.video.handler import handler
 from handlers.video.pipeline import weight_storage
 from tests.contracts.shape import assert_same_shape, load_contract
@@ -267,3 +268,13 @@ def test_prompts_and_links_are_not_logged(
     printed = "".join(capfd.readouterr())
     for secret in ("zebra", "purple fog", "broken.png"):
         assert secret not in caplog.text and secret not in printed
+
+
+def test_frame_images_are_cropped_to_the_video_aspect_not_stretched() -> None:
+    wide = Image.new("RGB", (300, 100), (0, 0, 255))
+    wide.paste((255, 0, 0), (100, 0, 200, 100))  # a red middle third between blue sides
+    fitted = fit(wide, 64, 64)
+    assert fitted.size == (64, 64)
+    for x in (2, 61):  # stretched, the edges would be blue
+        red, _, blue = fitted.getpixel((x, 32))
+        assert red > 240 and blue < 15
