@@ -45,15 +45,20 @@ def origin() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def _env(tiny_whisper: Path, origin: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _env(origin: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSCRIBE_MODEL", str(tiny_whisper))
+    monkeypatch.setenv("TRANSCRIBE_MODEL", "no-model-needed")  # validation fails before any load
     monkeypatch.setenv("TRANSCRIBE_CPU_THREADS", "1")
     monkeypatch.setenv("MEDIA_FETCH_ALLOWLIST", origin.removeprefix("http://"))
     for name in ("TRANSCRIBE_EXTRA_MODELS", "TRANSCRIBE_LINK_MAX_MB", "TRANSCRIBE_LINK_MAX_S",
                  "TRANSCRIBE_SPACE_MAX_S"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the per-job directory goes
+
+
+@pytest.fixture
+def whisper(tiny_whisper: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANSCRIBE_MODEL", str(tiny_whisper))
 
 
 def run(payload: dict[str, Any], updates: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -68,6 +73,7 @@ def error_of(output: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("whisper")
 def test_a_link_is_downloaded_transcribed_and_its_directory_removed(origin: str, tmp_path: Path) -> None:
     updates: list[dict[str, Any]] = []
     out = run({"source_url": f"{origin}/talk.wav", "model": "large-v3"}, updates)
@@ -79,6 +85,7 @@ def test_a_link_is_downloaded_transcribed_and_its_directory_removed(origin: str,
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("whisper")
 def test_include_ts_puts_times_before_each_line(origin: str) -> None:
     out = run({"source_url": f"{origin}/talk.wav", "include_ts": True})
     assert out["transcription"].splitlines() == [
@@ -89,6 +96,7 @@ def test_include_ts_puts_times_before_each_line(origin: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("whisper")
 @pytest.mark.parametrize(
     ("path", "env", "code"),
     [
@@ -108,6 +116,7 @@ def test_download_failures_name_source_url(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("whisper")
 def test_a_redirect_to_a_refused_address_is_not_read(origin: str, tmp_path: Path) -> None:
     port = origin.rsplit(":", 1)[1]
     # "localhost" is not the allowlisted "127.0.0.1:<port>": the address rule applies to it.
@@ -119,6 +128,7 @@ def test_a_redirect_to_a_refused_address_is_not_read(origin: str, tmp_path: Path
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("whisper")
 def test_a_cancelled_download_stops(origin: str, tmp_path: Path) -> None:
     updates = asyncio.run(cancel_after_first_progress(handler, {"source_url": f"{origin}/talk.wav"}))
     assert [u["progress"] for u in updates] == [0.0]
@@ -227,6 +237,7 @@ def test_handler_errors_keep_their_type() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("whisper")
 def test_links_and_transcripts_are_not_logged_or_printed(
     origin: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -63,11 +63,17 @@ def origin() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def _environment(tiny_ltx: Path, origin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def _environment(origin: str, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _ENV:
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("VIDEO_MODEL", str(tiny_ltx))
+    # Validation tests never reach the model: they must fail before anything loads.
+    monkeypatch.setenv("VIDEO_MODEL", "no-model-needed")
     monkeypatch.setenv("MEDIA_FETCH_ALLOWLIST", origin.removeprefix("http://"))
+
+
+@pytest.fixture
+def ltx(tiny_ltx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDEO_MODEL", str(tiny_ltx))
 
 
 def run(payload: Any, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -99,6 +105,7 @@ def decode_mp4(out: dict[str, Any]) -> tuple[list[Any], Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 def test_txt2video_mp4_has_the_requested_frames_size_and_fps() -> None:
     out = run(small(width=96, height=64, frames=12, fps=12))
     frames, (codec, rate, width, height) = decode_mp4(out)
@@ -111,6 +118,7 @@ def test_txt2video_mp4_has_the_requested_frames_size_and_fps() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 def test_progress_reports_every_step_with_a_decodable_preview() -> None:
     updates: list[dict[str, Any]] = []
     decode_mp4(run(small(steps=3), updates.append))
@@ -127,6 +135,7 @@ def test_progress_reports_every_step_with_a_decodable_preview() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 def test_same_seed_same_video_other_seed_other_video() -> None:
     first, again, other = run(small(seed=5)), run(small(seed=5)), run(small(seed=6))
     assert first["files"] == again["files"]
@@ -134,6 +143,7 @@ def test_same_seed_same_video_other_seed_other_video() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 def test_img2video_starts_from_the_first_frame_image(origin: str) -> None:
     out = run(small(task="img2video", first_frame_image=f"{origin}/first.png", frames=9))
     frames, (_, _, width, height) = decode_mp4(out)
@@ -141,6 +151,7 @@ def test_img2video_starts_from_the_first_frame_image(origin: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 def test_img2video_with_a_last_frame_uses_the_conditioning_pipeline(origin: str) -> None:
     out = run(small(task="img2video", first_frame_image=f"{origin}/first.png",
                     last_frame_image=f"{origin}/last.png", frames=17))
@@ -149,6 +160,7 @@ def test_img2video_with_a_last_frame_uses_the_conditioning_pipeline(origin: str)
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 def test_sizes_round_to_the_model_step() -> None:
     out = run(small(width=100, height=70))  # LTX: multiples of 32
     _, (_, _, width, height) = decode_mp4(out)
@@ -156,6 +168,7 @@ def test_sizes_round_to_the_model_step() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 @pytest.mark.parametrize(
     ("fields", "param", "code"),
     [
@@ -172,6 +185,7 @@ def test_bad_frame_images_name_the_field(origin: str, fields: dict[str, str], pa
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 def test_aud2video_on_a_model_without_audio_conditioning_names_task(origin: str) -> None:
     error = err(run(small(task="aud2video", audio=f"{origin}/first.png")))
     assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", "task", "unsupported_task")
@@ -208,12 +222,14 @@ def test_frames_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 def test_cancelled_job_stops_at_the_next_step() -> None:
     updates = asyncio.run(cancel_after_first_progress(handler, small(steps=50)))
     assert all(u["progress"] < 90 for u in updates)
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 def test_inline_cap_asks_for_a_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDEO_MAX_INLINE_BYTES", "100")
     error = err(run(small()))
@@ -221,6 +237,7 @@ def test_inline_cap_asks_for_a_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 @pytest.mark.parametrize("case", load_contract("video")["cases"], ids=lambda case: case["name"])
 def test_contract_cases(case: dict[str, Any], origin: str) -> None:
     payload = {k: (v.replace("{origin}", origin) if isinstance(v, str) else v) for k, v in case["input"].items()}
@@ -259,6 +276,7 @@ def test_weight_storage_follows_the_model_id(
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("ltx")
 def test_prompts_and_links_are_not_logged(
     origin: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
