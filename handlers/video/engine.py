@@ -25,6 +25,10 @@ from handlers.video.schema import Limits, VideoInput
 
 # Step-distilled LTX checkpoints: the model cards run 8 steps without CFG.
 DISTILLED_STEPS = 8
+# LTX >= 0.9.1 VAEs are timestep-conditioned: Lightricks' configs decode at timestep 0.05 with
+# 2.5 % noise (diffusers' call defaults, 0 and none, give a softer picture).
+DECODE_TIMESTEP = 0.05
+DECODE_NOISE_SCALE = 0.025
 _DISTILLED = re.compile(r"distill", re.IGNORECASE)
 
 
@@ -87,6 +91,8 @@ class VideoEngine:
         self.native_height = _default(signature, "height", 512)
         self.distilled = bool(_DISTILLED.search(name) or _DISTILLED.search(str(getattr(pipe, "name_or_path", ""))))
         self.pipeline_steps = _default(signature, "num_inference_steps", 50)
+        vae_config = getattr(getattr(pipe, "vae", None), "config", None)
+        self.timestep_vae = bool(getattr(vae_config, "timestep_conditioning", False))
         self._derived: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -128,6 +134,11 @@ class VideoEngine:
         }
         if "frame_rate" in self.accepted:
             kwargs["frame_rate"] = fps  # LTX scales its temporal position embedding by it
+        if self.timestep_vae and "decode_timestep" in self.accepted:
+            timestep = _env_number("VIDEO_DECODE_TIMESTEP")
+            noise = _env_number("VIDEO_DECODE_NOISE_SCALE")
+            kwargs["decode_timestep"] = DECODE_TIMESTEP if timestep is None else timestep
+            kwargs["decode_noise_scale"] = DECODE_NOISE_SCALE if noise is None else noise
         ignored: list[str] = []
         guidance = params.guidance
         if guidance is not None and guidance < 1.0:

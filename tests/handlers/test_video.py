@@ -296,3 +296,20 @@ def test_frame_images_are_cropped_to_the_video_aspect_not_stretched() -> None:
     for x in (2, 61):  # stretched, the edges would be blue
         red, _, blue = fitted.getpixel((x, 32))
         assert red > 240 and blue < 15
+
+
+@pytest.mark.slow
+def test_a_timestep_conditioned_vae_decodes_at_lightricks_settings(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handlers.video import engine
+    from handlers.video.schema import Limits, VideoInput
+
+    directory = build_tiny_ltx_pipeline(tmp_path_factory.mktemp("models") / "tiny-ltx-091", timestep_vae=True)
+    monkeypatch.setenv("VIDEO_MODEL", str(directory))
+    plan = engine.get_engine().plan(VideoInput(prompt="a fox"), Limits())
+    assert (plan.kwargs["decode_timestep"], plan.kwargs["decode_noise_scale"]) == (0.05, 0.025)
+    updates: list[dict[str, Any]] = []
+    frames, _ = decode_mp4(run(small(steps=2), updates.append))
+    assert len(frames) == 9
+    assert any("preview" in u for u in updates)  # the preview passes the VAE its timestep

@@ -381,13 +381,14 @@ def build_tiny_whisper_model(directory: str | Path) -> Path:
 # --- video (handlers/video) ----------------------------------------------------------------
 
 
-def build_tiny_ltx_pipeline(directory: str | Path) -> Path:
+def build_tiny_ltx_pipeline(directory: str | Path, *, timestep_vae: bool = False) -> Path:
     """A randomly initialised, tiny LTXPipeline (T5 encoder, LTX transformer and video VAE).
 
     The VAE compresses like the real LTX-Video's: 32x in space (4x4 patches, then three 2x
     downsamplings) and 8x in time, so the worker's rounding (sides to multiples of 32,
     frames to ``8k + 1``) is exercised for real; 8 latent channels and 1 transformer layer
-    keep a 64x64, 17-frame clip at a second or two on a CPU. Weights are seeded, so builds
+    keep a 64x64, 17-frame clip at a second or two on a CPU. ``timestep_vae``: a
+    timestep-conditioned decoder, as LTX 0.9.1 and later have. Weights are seeded, so builds
     are identical. Returns ``directory``, ready for ``VIDEO_MODEL``.
     """
     import torch
@@ -419,7 +420,7 @@ def build_tiny_ltx_pipeline(directory: str | Path) -> Path:
         layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
         spatio_temporal_scaling=(True, True, True, False), decoder_spatio_temporal_scaling=(True, True, True, False),
         decoder_inject_noise=(False,) * 5, upsample_residual=(False,) * 4, upsample_factor=(1,) * 4,
-        timestep_conditioning=False, patch_size=4, patch_size_t=1, encoder_causal=True, decoder_causal=False,
+        timestep_conditioning=timestep_vae, patch_size=4, patch_size_t=1, encoder_causal=True, decoder_causal=False,
     )
     pipe = LTXPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
