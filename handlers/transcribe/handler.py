@@ -95,6 +95,7 @@ def _transcribe(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         "translation": None,
         "device": loaded.device,
         "model": loaded.label,
+        "duration": round(result.duration, 3),  # seconds of audio: what native jobs are billed on
     }
     if params.word_timestamps:
         output["word_timestamps"] = word_dicts(result.segments, result.duration)

@@ -78,6 +78,7 @@ def test_a_link_is_downloaded_transcribed_and_its_directory_removed(origin: str,
     updates: list[dict[str, Any]] = []
     out = run({"source_url": f"{origin}/talk.wav", "model": "large-v3"}, updates)
     assert out["transcription"] == TRANSCRIPT, out
+    assert out["duration"] == 0.5  # the gateway settles the job's price on it
     progress = [u["progress"] for u in updates]
     assert progress[0] == 0.0 and progress[1] == 50.0  # 0 % while downloading, 50 % once done
     assert progress[1:] == sorted(progress[1:]) and progress[-1] > 50.0  # then rising with the segments
