@@ -44,7 +44,7 @@ surfaces:
       Ltxv_13B_0_9_8_Distilled_FP8:
         endpoint_id: video
         upstream_model: Lightricks/LTX-Video-0.9.8-13B-distilled
-        inference_types: [txt2video, img2video]
+        inference_types: [txt2video, img2video, aud2video]
         info:
           limits: {{min_width: 64, max_width: 256, min_height: 64, max_height: 256, resolution_step: 32,
                    min_frames: 1, max_frames: 33, min_fps: 8, max_fps: 30, min_steps: 1, max_steps: 8}}
@@ -134,6 +134,13 @@ def test_native_img2video_fetches_the_staged_first_frame(gateway: Gateway) -> No
                       files={"first_frame_image": ("f.png", buffer.getvalue(), "image/png")})
     assert data["status"] == "done", data
     assert decode(httpx.get(data["result_url"], timeout=10).content) == (9, (64, 64, 8))
+
+
+def test_native_aud2video_on_ltx_fails_naming_task(gateway: Gateway, origin: str) -> None:
+    form = {"model": "Ltxv_13B_0_9_8_Distilled_FP8", "prompt": "a drum", "frames": "9", "fps": "8", "seed": "1"}
+    data = native_run(gateway, "aud2video", data=form, files={"audio": ("a.wav", tiny_wav(), "audio/wav")})
+    assert (data["status"], data["error_code"]) == ("error", "unsupported_task"), data
+    assert "aud2video" in data["error"]
 
 
 def run_job(base: str, endpoint: str, job_input: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
