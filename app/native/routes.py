@@ -19,6 +19,7 @@ from app.docs.tags import (
 from app.errors import FieldsInvalid, NotFound
 from app.jobs.access import current_status
 from app.limits import limit_jobs
+from app.native.boosters import BOOSTER_ROUTES
 from app.native.catalogue import InvalidQuery, parse_query, render_page
 from app.native.status import native_status
 from app.native.submit import submit_task
@@ -100,4 +101,4 @@ async def native_models(
     return Response(content=render_page(services.routing.config, query, url))
 
 
-NATIVE_ROUTES: list[Any] = [*SUBMIT_ROUTES, request_status, native_models]
+NATIVE_ROUTES: list[Any] = [*SUBMIT_ROUTES, request_status, native_models, *BOOSTER_ROUTES]
