@@ -20,6 +20,7 @@ from app.netguard import check_url
 from app.routing.resolver import find_model
 from app.routing.schema import ModelRoute
 from app.services import Services
+from app.tasks.common import with_model_defaults
 from app.tasks.spec import TaskSpec
 from app.tasks.uploads import check_files, stage
 from app.tasks.validation import FieldErrors, convert_fields
@@ -65,6 +66,7 @@ async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[s
             errors += spec.check(params, uploads, found[1])
     if errors or params is None or model is None:
         raise FieldsInvalid(errors)
+    params = with_model_defaults(params, model[1])
     webhook_url = await _webhook_url(services, principal.key_id, getattr(params, "webhook_url", None))
     route = services.resolve(spec.surface, model[0])
     urls = await stage(services.files, body.files, uploads)
