@@ -59,7 +59,7 @@ def _start_local_emulator(routing: LoadedRouting, gateway_port: int) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.serving import websocket_options
+    from app.serving import server_options
 
     os.environ["DRYAPI_HOST"] = args.host
     os.environ["DRYAPI_PORT"] = str(args.port)
@@ -97,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=settings.drain_s,
-            **websocket_options(settings.ws_compression),
+            **server_options(settings, from_env=True),
         )
     finally:
         if metrics_dir:

@@ -12,6 +12,9 @@ import redis.asyncio as aioredis
 from app.store import Keys
 
 KEY_PREFIX = "dry-"
+_KEY_BYTES = 32
+# What ``create`` issues: the prefix and 32 random bytes in unpadded base64url.
+ISSUED_KEY_CHARS = len(KEY_PREFIX) + (_KEY_BYTES * 4 + 2) // 3
 
 
 class ApiKeyRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,7 +54,7 @@ class KeyStore:
         self._keys = keys
 
     async def create(self, name: str, *, tier: str = "default", admin: bool = False) -> IssuedKey:
-        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        key = KEY_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
         record = ApiKeyRecord(
             id="key_" + secrets.token_hex(8),
             name=name,

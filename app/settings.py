@@ -15,6 +15,17 @@ class SettingsError(ValueError):
     """The environment describes a gateway that must not start."""
 
 
+class ServerLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """What the HTTP server grants one connection before the app sees a request (app/http_protocol.py)."""
+
+    # The request line and headers must all arrive within this many seconds.
+    header_timeout_s: float = 10.0
+    # Each such window must bring at least BODY_MIN_BYTES of the body (or the rest of it).
+    body_timeout_s: float = 15.0
+    # Request line plus headers, in bytes; a bearer key is never near it.
+    max_header_bytes: int = 32 * 1024
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = "memory://"
     routing_path: str = "./routing.yaml"
@@ -54,6 +65,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Status polls per second this process may spend sweeping jobs for lost callbacks (RunPod
     # allows 2,000 /status calls per 10 s per endpoint); fast polls of watched jobs come on top.
     sweep_rate: float = 100.0
+    # Job WebSockets one key may hold open in this process (further opens close with 4429).
+    ws_per_key: int = 1000
+    server_limits: ServerLimits = ServerLimits()
 
     @property
     def loopback(self) -> bool:
@@ -118,7 +132,31 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
         redis_timeout_s=max(1, _int(env, "DRYAPI_REDIS_TIMEOUT_MS", 250)) / 1000,
         ws_compression=_flag(env, "DRYAPI_WS_COMPRESSION"),
         sweep_rate=float(max(1, _int(env, "DRYAPI_SWEEP_RATE", 100))),
+        ws_per_key=max(1, _int(env, "DRYAPI_WS_PER_KEY", 1000)),
+        server_limits=load_server_limits(env),
     )
+
+
+def load_server_limits(env: Mapping[str, str] | None = None) -> ServerLimits:
+    env = os.environ if env is None else env
+    return ServerLimits(
+        header_timeout_s=_seconds(env, "DRYAPI_HEADER_TIMEOUT_S", 10.0),
+        body_timeout_s=_seconds(env, "DRYAPI_BODY_TIMEOUT_S", 15.0),
+        max_header_bytes=max(1024, _int(env, "DRYAPI_MAX_HEADER_BYTES", 32 * 1024)),
+    )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:  # also refuses NaN
+        raise SettingsError(f"{name} must be > 0")
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
