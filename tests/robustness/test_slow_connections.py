@@ -30,7 +30,7 @@ def test_headers_sent_a_byte_a_second_time_out(served: GatewayProcess) -> None:
     with sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         _trickle(sock, b"X-Slow: 1234567890", HEADER_TIMEOUT_S + 1)
-        raw, elapsed, closed = read_until_closed(sock, HEADER_TIMEOUT_S + SLACK_S)
+        raw, _elapsed, closed = read_until_closed(sock, HEADER_TIMEOUT_S + SLACK_S)
     assert closed, "the server kept a trickling head open"
     status, error = status_and_error(raw)
     assert (status, error["code"]) == (408, "request_timeout")
@@ -61,7 +61,7 @@ def test_body_shorter_than_content_length_is_answered(served: GatewayProcess) ->
         started = time.monotonic()
         sock.sendall(
             b"POST /v1/runpod/ep/run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer edge-admin-key\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"input\": {}}"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"input": {}}'
         )
         raw, _elapsed, closed = read_until_closed(sock, BODY_TIMEOUT_S + SLACK_S)
     assert closed and time.monotonic() - started < BODY_TIMEOUT_S + SLACK_S
@@ -120,5 +120,5 @@ def test_requests_the_parser_refuses_get_a_json_error(served: GatewayProcess, he
 def test_a_normal_request_still_works(served: GatewayProcess) -> None:
     with connect(served.url) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        raw, _elapsed, closed = read_until_closed(sock, SLACK_S)
+        raw, _elapsed, _closed = read_until_closed(sock, SLACK_S)
     assert raw.startswith(b"HTTP/1.1 200")
