@@ -223,10 +223,14 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
     return gateway_error_response(err)
 
 
+# The project root (where ``app/`` lives) first: an editable install is not on sys.path.
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _short_path(filename: str) -> str:
     """A frame's file relative to its import root (``app/auth.py``, ``litestar/routes/http.py``)."""
     best = ""
-    for root in sys.path:
+    for root in (_PROJECT_ROOT, *sys.path):
         if root and filename.startswith(root.rstrip(os.sep) + os.sep) and len(root) > len(best):
             best = root.rstrip(os.sep) + os.sep
     return filename[len(best) :] if best else os.path.basename(filename)

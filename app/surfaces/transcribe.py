@@ -20,7 +20,7 @@ from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
 from app.netguard import check_url
 from app.services import Services
-from app.surfaces._request import admit, choose_mode, decode_object, validate
+from app.surfaces._request import admit, choose_mode, decode_object, read_form, validate
 from app.surfaces.handler_fields import TRANSCRIBE_FIELDS, handler_input
 from app.surfaces.transcript_formats import render
 from app.surfaces.webhook_field import checked_webhook_url
@@ -48,7 +48,7 @@ class _Audio(msgspec.Struct):
 
 
 async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], _Audio, str]:
-    form = await request.form()
+    form = await read_form(request)
     body: dict[str, Any] = {}
     audio: _Audio | None = None
     for key, value in form.multi_items():
