@@ -55,6 +55,7 @@ class Authenticator:
         default_webhook_secret: str | None,
         guard: RedisGuard | None = None,
         fail_open: bool = False,
+        cache_entries: int = CACHE_ENTRIES,
     ) -> None:
         self._store = store
         # Shared with the limiter and usage: one breaker per process for one Redis.
@@ -66,6 +67,7 @@ class Authenticator:
         self._default_secret = default_webhook_secret
         # digest -> (expires at, principal or None for an unknown key), least recently used first.
         self._cache: OrderedDict[bytes, tuple[float, Principal | None]] = OrderedDict()
+        self._cache_entries = cache_entries
         self._max_key_chars = max(MAX_KEY_CHARS, len(admin_key or ""))
         self._open_until = 0.0
         self._open = False
@@ -125,7 +127,7 @@ class Authenticator:
     def _remember(self, hashed: bytes, entry: tuple[float, Principal | None]) -> None:
         self._cache[hashed] = entry
         self._cache.move_to_end(hashed)
-        while len(self._cache) > CACHE_ENTRIES:
+        while len(self._cache) > self._cache_entries:
             self._cache.popitem(last=False)
 
     @property

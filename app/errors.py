@@ -242,19 +242,25 @@ def stack_of(exc: BaseException) -> list[str]:
     return [f"{_short_path(frame.filename)}:{frame.lineno} in {frame.name}" for frame in frames]
 
 
-def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    # One line an operator can act on: the type, a bounded message and the frames. The route
-    # template, never the raw path (callback nonces and ids travel in paths).
+def describe_unhandled(exc: BaseException, scope: Any) -> dict[str, Any]:
+    """The fields of an ``unhandled_error`` line: enough to find the bug, nothing of the request.
+
+    The type, a bounded message and the frames; the route template, never the raw path
+    (callback nonces and ids travel in paths); no locals, bodies or headers.
+    """
     cause = exc.__cause__ or exc.__context__
-    log.error(
-        "unhandled_error",
-        error_type=type(exc).__name__,
-        error_message=echo(exc, _LOGGED_MESSAGE_CHARS),
-        stack=stack_of(exc),
-        cause_type=type(cause).__name__ if cause is not None else None,
-        route=request.scope.get("path_template") or "<unmatched>",
-        method=request.scope.get("method"),
-    )
+    return {
+        "error_type": type(exc).__name__,
+        "error_message": echo(exc, _LOGGED_MESSAGE_CHARS),
+        "stack": stack_of(exc),
+        "cause_type": type(cause).__name__ if cause is not None else None,
+        "route": scope.get("path_template") or "<unmatched>",
+        "method": scope.get("method"),
+    }
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error("unhandled_error", **describe_unhandled(exc, request.scope))
     err = GatewayError("Internal server error", code="internal_error")
     err.status_code = HTTP_500_INTERNAL_SERVER_ERROR
     return gateway_error_response(err)
