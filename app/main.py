@@ -20,6 +20,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from app.admin.routing import routing_admin_router
 from app.admin.usage import usage_report
 from app.admin.webhooks import webhooks_admin_router
+from app.admission import KeyAdmission
 from app.auth import Authenticator, AuthMiddleware
 from app.errors import EXCEPTION_HANDLERS
 from app.files import FileStore, download_file
@@ -199,6 +200,7 @@ def create_app(
     app.state.events = events
     app.state.reloader = reloader
     app.state.limiter = Limiter(services)
+    app.state.ws_admission = KeyAdmission(settings.ws_per_key)
     return app
 
 
