@@ -202,8 +202,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing() or not self._body_expected:
             return
         needed = BODY_MIN_BYTES if self._body_remaining is None else min(BODY_MIN_BYTES, self._body_remaining)
-        if self.flow.read_paused or self._body_window_bytes >= needed:
-            # Progress, or the app is not reading yet (the peer is not to blame): next window.
+        waiting_for_app = self.flow.read_paused or self.cycle.waiting_for_100_continue
+        if waiting_for_app or self._body_window_bytes >= needed:
+            # Progress, or the app has not asked for the body yet (the peer is not to blame).
             self._body_window_bytes = 0
             self._arm(self._limits.body_timeout_s, self._body_window_ended)
             return
