@@ -198,8 +198,15 @@ def handle_gateway_error(_: Request[Any, Any, Any], exc: GatewayError) -> Respon
     return gateway_error_response(exc)
 
 
+# Litestar's 500 for a body the client stopped sending (gone, or cut off by the server's body
+# timeout): the client's doing, and nobody is left to read the answer; counted as a 400.
+_CLIENT_GONE = "client disconnected prematurely"
+
+
 def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
+    if status == 500 and exc.detail == _CLIENT_GONE:
+        return gateway_error_response(InvalidRequest("The request body ended early", code="client_disconnected"))
     if isinstance(exc, ValidationException):
         param, message = _validation_param(exc)
         return gateway_error_response(InvalidRequest(f"{message} ({param})" if param else message, param=param))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import msgspec
 import pytest
 
 from tests.robustness.conftest import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, GatewayProcess
@@ -67,6 +68,11 @@ def test_body_shorter_than_content_length_is_answered(served: GatewayProcess) ->
     assert closed and time.monotonic() - started < BODY_TIMEOUT_S + SLACK_S
     status, error = status_and_error(raw)
     assert (status, error["code"]) == (408, "request_timeout")
+    # The app saw the client go mid-body: its access line counts a client error, not a 500.
+    time.sleep(0.5)
+    lines = [msgspec.json.decode(line) for line in served.out.read_text().splitlines() if line.startswith("{")]
+    proxied = [line["status"] for line in lines if line.get("route") == "/v1/runpod/{endpoint_id}/run"]
+    assert proxied == [400], proxied
 
 
 @pytest.mark.parametrize("where", ["request_line", "header"])
