@@ -56,6 +56,14 @@ def _start_local_emulator(routing: LoadedRouting, gateway_port: int) -> str:
     return f"{server.url}/v2"
 
 
+def _has_memory_store() -> bool:
+    try:
+        import fakeredis  # noqa: F401  (the `local` extra)
+    except ImportError:
+        return False
+    return True
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -71,6 +79,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     redis_url = os.environ.get("REDIS_URL", "memory://") or "memory://"
     if is_memory_url(redis_url) and args.workers > 1:
         return _fail("REDIS_URL=memory:// keeps state in one process; use a Redis server with --workers > 1")
+    if is_memory_url(redis_url) and not _has_memory_store():
+        return _fail(
+            "REDIS_URL=memory:// needs the in-process store: install the `local` extra "
+            "(pip install 'dryapi-gateway[local]') or set REDIS_URL to a Redis server"
+        )
     if not os.environ.get("DRYAPI_SIGNING_SECRET") and is_loopback_host(args.host):
         # Every worker process must sign and verify with the same secret.
         os.environ["DRYAPI_SIGNING_SECRET"] = secrets.token_hex(32)
@@ -173,6 +186,18 @@ async def _with_store(action: Any) -> Any:
         await redis.aclose()
 
 
+async def _create_key(args: argparse.Namespace) -> Any:
+    from app.netguard import check_url
+
+    settings = load_settings()
+    webhook_url = args.webhook_url or ""
+    if webhook_url:  # the same check as the API's: https, and no private destination
+        await check_url(webhook_url, param="webhook_url", allowlist=settings.webhook_allowlist, require_https=True)
+    return await _with_store(
+        lambda s: s.create(args.name, tier=args.tier, admin=args.admin, webhook_url=webhook_url)
+    )
+
+
 async def _usage_report(args: argparse.Namespace) -> Any:
     from app import usage
     from app.store import Keys, create_redis
@@ -201,21 +226,27 @@ def cmd_keys_usage(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    from app.errors import InvalidRequest
+
     try:
         if args.keys_command == "create":
-            issued = asyncio.run(_with_store(lambda s: s.create(args.name, tier=args.tier, admin=args.admin)))
+            issued = asyncio.run(_create_key(args))
             if args.json:
                 print(msgspec.json.encode(issued).decode())
             else:
                 print(f"id:             {issued.id}")
                 print(f"key:            {issued.key}")
                 print(f"webhook_secret: {issued.webhook_secret}")
+                if issued.webhook_url:
+                    print(f"webhook_url:    {issued.webhook_url}")
                 print("Store the key and webhook secret now: they are not shown again.")
             return 0
         if args.keys_command == "list":
             records = asyncio.run(_with_store(lambda s: s.list()))
             rows = [
-                {"id": r.id, "name": r.name, "tier": r.tier, "admin": r.admin, "created": r.created} for r in records
+                {"id": r.id, "name": r.name, "tier": r.tier, "admin": r.admin, "created": r.created,
+                 "webhook_url": r.webhook_url or None}
+                for r in records
             ]
             if args.json:
                 print(msgspec.json.encode(rows).decode())
@@ -228,7 +259,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             return _fail(f"no key with id {args.id}")
         print(f"revoked {args.id}")
         return 0
-    except SettingsError as exc:
+    except (SettingsError, InvalidRequest) as exc:
         return _fail(str(exc))
 
 
@@ -266,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--tier", default="default")
     create.add_argument("--admin", action="store_true")
+    create.add_argument("--webhook-url", help="account-level webhook for every async job that names none (https)")
     create.add_argument("--json", action="store_true")
     listing = keys_commands.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--json", action="store_true")

@@ -25,6 +25,8 @@ class ApiKeyRecord(msgspec.Struct, frozen=True, kw_only=True):
     created: int = 0
     # Needed in clear to sign this tenant's webhooks; it never leaves in a response after creation.
     webhook_secret: str = ""
+    # The account-level webhook: used for every async job that names none ("" = none).
+    webhook_url: str = ""
 
 
 class IssuedKey(msgspec.Struct, frozen=True):
@@ -34,6 +36,7 @@ class IssuedKey(msgspec.Struct, frozen=True):
     tier: str
     admin: bool
     webhook_secret: str
+    webhook_url: str = ""
 
 
 def _text(value: bytes | str) -> str:
@@ -53,7 +56,10 @@ class KeyStore:
         self._redis = redis
         self._keys = keys
 
-    async def create(self, name: str, *, tier: str = "default", admin: bool = False) -> IssuedKey:
+    async def create(
+        self, name: str, *, tier: str = "default", admin: bool = False, webhook_url: str = ""
+    ) -> IssuedKey:
+        """Issue a key; ``webhook_url`` must already have passed ``app.netguard.check_url``."""
         key = KEY_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
         record = ApiKeyRecord(
             id="key_" + secrets.token_hex(8),
@@ -62,13 +68,14 @@ class KeyStore:
             admin=admin,
             created=int(time.time()),
             webhook_secret="whsec_" + secrets.token_urlsafe(32),
+            webhook_url=webhook_url,
         )
         hashed = digest(key)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self._keys.api_key(hashed), _encode(record))
             pipe.hset(self._keys.api_key_index, record.id, hashed)
             await pipe.execute()
-        return IssuedKey(record.id, key, name, tier, admin, record.webhook_secret)
+        return IssuedKey(record.id, key, name, tier, admin, record.webhook_secret, webhook_url)
 
     async def lookup(self, key: str) -> ApiKeyRecord | None:
         raw = await self._redis.get(self._keys.api_key(digest(key)))
@@ -92,6 +99,19 @@ class KeyStore:
             return None
         raw = await self._redis.get(self._keys.api_key(_text(hashed)))
         return _decode_record(raw) if raw else None
+
+    async def set_webhook_url(self, key_id: str, url: str) -> ApiKeyRecord | None:
+        """Replace the key's account-level webhook (``""`` clears it); None for an unknown key."""
+        hashed = await self._redis.hget(self._keys.api_key_index, key_id)
+        if not hashed:
+            return None
+        stored = self._keys.api_key(_text(hashed))
+        raw = await self._redis.get(stored)
+        if not raw:
+            return None
+        record = msgspec.structs.replace(_decode_record(raw), webhook_url=url)
+        await self._redis.set(stored, _encode(record), xx=True)
+        return record
 
     async def revoke(self, key_id: str) -> bool:
         hashed = await self._redis.hget(self._keys.api_key_index, key_id)

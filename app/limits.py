@@ -2,8 +2,9 @@
 
 routing.yaml's ``limits:`` names tiers; a key whose tier is not listed is unlimited and costs
 no Redis call. An inference request counts against its tier's overall windows and, where set,
-its surface's; all of a request's windows are checked and counted by one Lua script (one
-round trip, atomic, so the count is exact across processes and replicas). Window boundaries
+its surface's; all of a request's windows are checked and counted by one Lua script
+(``app/lua/rate_windows.lua``: one round trip, atomic, so the count is exact across processes
+and replicas). Window boundaries
 come from Redis' clock, so every replica agrees on them; a refused request consumes nothing.
 """
 
@@ -17,6 +18,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from app import lua
 from app.auth import Principal
 from app.errors import RateLimited, Unavailable
 from app.metrics import RATE_LIMITED
@@ -29,30 +31,6 @@ log = structlog.get_logger("dryapi.limits")
 MINUTE, DAY = 60, 86400
 # request.state attribute holding the x-ratelimit-* headers that ``rate_headers`` sends.
 STATE_HEADERS = "ratelimit_headers"
-
-# KEYS: window counter names (without the window number); ARGV: limits, then periods in seconds.
-# The window number comes from Redis' TIME, so the full names are built here (standalone Redis).
-_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1])
-local n = #KEYS
-local names, counts, allowed = {}, {}, 1
-for i = 1, n do
-  names[i] = KEYS[i] .. ':' .. tostring(math.floor(now / tonumber(ARGV[n + i])))
-  counts[i] = tonumber(redis.call('GET', names[i]) or '0')
-  if counts[i] >= tonumber(ARGV[i]) then allowed = 0 end
-end
-if allowed == 1 then
-  for i = 1, n do
-    counts[i] = redis.call('INCR', names[i])
-    if counts[i] == 1 then redis.call('EXPIRE', names[i], tonumber(ARGV[n + i]) + 60) end
-  end
-end
-local out = {allowed, t[1], t[2]}
-for i = 1, n do out[#out + 1] = counts[i] end
-return out
-"""
-
 
 class Window:
     __slots__ = ("count", "limit", "period", "scope")
@@ -104,12 +82,12 @@ def exempt(principal: Principal) -> bool:
 class Limiter:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._script = services.redis.register_script(_SCRIPT)
+        self._script = lua.register(services.redis, "rate_windows")
 
     async def _count(self, key_id: str, windows: list[Window]) -> tuple[bool, float]:
         """Check and count every window at once; return (admitted, Redis' clock)."""
         keys = self.services.keys
-        names = [keys.custom("rl", key_id, w.scope, w.period) for w in windows]
+        names = [keys.rate_window(key_id, w.scope, w.period) for w in windows]
         args = [w.limit for w in windows] + [w.period for w in windows]
         result: list[Any] = await self.services.authenticator.guard.run(lambda: self._script(names, args))
         for window, count in zip(windows, result[3:], strict=True):

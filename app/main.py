@@ -22,12 +22,14 @@ from app.admin.usage import usage_report
 from app.admin.webhooks import webhooks_admin_router
 from app.admission import KeyAdmission
 from app.auth import Authenticator, AuthMiddleware
+from app.docs import TAGS
+from app.docs.openapi import finish_openapi, openapi_json
 from app.errors import EXCEPTION_HANDLERS
 from app.files import FileStore, download_file
 from app.health import healthz, readyz
 from app.jobs.events import EventHub
 from app.jobs.records import JobStore
-from app.jobs.routes import job_cancel, job_download, job_status, signed_result
+from app.jobs.routes import job_cancel, job_download, job_events_without_upgrade, job_status, signed_result
 from app.jobs.tracker import JobTracker
 from app.jobs.watcher import JobWatcher
 from app.jobs.websocket import job_events
@@ -52,12 +54,13 @@ from app.surfaces.transcribe import create_transcription
 from app.upstream.client import RunPodClient
 from app.usage import flush as flush_usage
 from app.webhooks import WebhookOutbox, WebhookSettings
+from app.webhooks.routes import webhooks_router
 from app.webhooks.runpod_callback import runpod_callback
 
 log = structlog.get_logger("dryapi")
 
 # Paths reachable without an API key (signed URLs and callbacks carry their own proof).
-PUBLIC_PATHS = r"^/(healthz|readyz|metrics|schema|v1/files/|v1/results/|v1/webhooks/runpod/)"
+PUBLIC_PATHS = r"^/(healthz|readyz|metrics|schema|openapi\.json|v1/files/|v1/results/|v1/webhooks/runpod/)"
 ROUTE_HANDLERS: list[Any] = [
     chat_completions,
     create_embeddings,
@@ -73,8 +76,11 @@ ROUTE_HANDLERS: list[Any] = [
     job_cancel,
     signed_result,
     job_events,
+    job_events_without_upgrade,  # a plain GET on the WebSocket route: 426
+    openapi_json,
     runpod_callback,
     runpod_router,
+    webhooks_router,
     webhooks_admin_router,
     routing_admin_router,
     usage_report,
@@ -185,11 +191,13 @@ def create_app(
             version="0.1.0",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
+            tags=TAGS,
         ),
         logging_config=None,
         plugins=[ObservabilityPlugin.from_settings(settings)],  # logs, /metrics, CORS, request ids, drain
         debug=False,
     )
+    finish_openapi(app.openapi_schema, public_paths=PUBLIC_PATHS)
     app.state.services = services
     app.state.authenticator = services.authenticator
     app.state.signer = services.signer

@@ -1,7 +1,8 @@
 """Refuse URLs that would make the gateway reach into private networks (SSRF).
 
 Client-supplied URLs (``audioUrl``, ``webhook_url``) must be http(s) and must not resolve
-to private, loopback, link-local, multicast, reserved or cloud-metadata addresses.
+to anything but a globally routable address (the one rule, ``handlers.common.addresses``,
+which the workers apply to media URLs too).
 Operators may allowlist hosts (local development, tests); an allowlisted host may also use
 plain http where https is otherwise required.
 """
@@ -9,29 +10,11 @@ plain http where https is otherwise required.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from urllib.parse import urlsplit
 
 from app.errors import InvalidRequest
-
-_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-
-
-def is_public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip in _METADATA
-        or ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local)
-    )
+from handlers.common.addresses import is_public_address
 
 
 def _allowed(host: str, port: int | None, allowlist: frozenset[str]) -> bool:
@@ -64,3 +47,6 @@ async def check_url(url: str, *, param: str, allowlist: frozenset[str], require_
             param=param,
             code="url_not_allowed",
         )
+
+
+__all__ = ["check_url", "is_public_address"]

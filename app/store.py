@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis.asyncio as aioredis
 
 MEMORY_SCHEME = "memory://"
@@ -35,10 +33,18 @@ def create_redis(url: str) -> aioredis.Redis:
 
 
 class Keys:
-    """Every Redis key the gateway writes, under one prefix so tests and tenants can share a server."""
+    """Every Redis key and channel the gateway uses, each with its own name, under one prefix so
+    tests and tenants can share a server.
+
+    Redis Cluster: a Lua script may only touch keys of one hash slot, so keys one script
+    touches together share a hash tag (``{...}``): the two job lanes (``{jobs}``), a key's
+    rate-limit windows (``{key_id}``), the webhook outbox (``{webhook}``).
+    """
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+
+    # API keys ----------------------------------------------------------------------------
 
     def api_key(self, digest: str) -> str:
         return f"{self.prefix}apikey:{digest}"
@@ -47,14 +53,100 @@ class Keys:
     def api_key_index(self) -> str:
         return f"{self.prefix}apikeys"
 
+    # jobs --------------------------------------------------------------------------------
+
     def job(self, job_id: str) -> str:
+        """The job record (``app/jobs/records.py``)."""
         return f"{self.prefix}job:{job_id}"
 
-    def file(self, file_id: str) -> str:
-        return f"{self.prefix}file:{file_id}"
+    def job_result(self, job_id: str) -> str:
+        """A finished job's client-facing body, kept for ``DRYAPI_RESULT_TTL_S``."""
+        return f"{self.prefix}jobres:{job_id}"
+
+    def job_final_claim(self, job_id: str) -> str:
+        """Held by the one process that finalises the job."""
+        return f"{self.prefix}jobfinal:{job_id}"
+
+    def job_step_claim(self, job_id: str, status: str) -> str:
+        """Held by the one process that announces the job's move to ``status``."""
+        return f"{self.prefix}jobstep:{job_id}:{status}"
+
+    def job_seen(self, job_id: str) -> str:
+        """The poller's last status body for the job (a new watcher's first frame)."""
+        return f"{self.prefix}jobseen:{job_id}"
+
+    def job_watched(self, job_id: str) -> str:
+        """Present while a WebSocket watches the job."""
+        return f"{self.prefix}jobwatched:{job_id}"
+
+    def job_events(self, job_id: str) -> str:
+        """The pub/sub channel of the job's status frames."""
+        return f"{self.prefix}jobev:{job_id}"
+
+    @property
+    def job_events_prefix(self) -> str:
+        return f"{self.prefix}jobev:"
+
+    @property
+    def sweep_lane(self) -> str:
+        """Every followed job, scored by when its next sweep is due."""
+        return f"{self.prefix}{{jobs}}:active"
+
+    @property
+    def fast_lane(self) -> str:
+        """Jobs with a WebSocket watcher, scored by when their next fast poll is due."""
+        return f"{self.prefix}{{jobs}}:watched"
 
     def idempotency(self, key_id: str, digest: str) -> str:
         return f"{self.prefix}idem:{key_id}:{digest}"
 
-    def custom(self, *parts: Any) -> str:
-        return self.prefix + ":".join(str(p) for p in parts)
+    # files, limits, usage, routing --------------------------------------------------------
+
+    def file(self, file_id: str) -> str:
+        return f"{self.prefix}file:{file_id}"
+
+    def rate_window(self, key_id: str, scope: str, period: int) -> str:
+        """A key's request counter for one window kind (a hash: window number, count)."""
+        return f"{self.prefix}rl:{{{key_id}}}:{scope}:{period}"
+
+    def usage(self, key_id: str, day: str) -> str:
+        return f"{self.prefix}usage:{key_id}:{day}"
+
+    @property
+    def routing_reload(self) -> str:
+        """The pub/sub channel that tells every replica to reload routing.yaml."""
+        return f"{self.prefix}routing:reload"
+
+    # webhook outbox (``app/webhooks/storage.py``) -------------------------------------------
+
+    def webhook_delivery(self, delivery_id: str) -> str:
+        return f"{self.webhook_delivery_prefix}{delivery_id}"
+
+    @property
+    def webhook_delivery_prefix(self) -> str:
+        return f"{self.prefix}{{webhook}}:d:"
+
+    @property
+    def webhook_due(self) -> str:
+        return f"{self.prefix}{{webhook}}:due"
+
+    @property
+    def webhook_inflight(self) -> str:
+        return f"{self.prefix}{{webhook}}:inflight"
+
+    def webhook_pending(self, key_id: str) -> str:
+        return f"{self.prefix}{{webhook}}:pending:{key_id}"
+
+    def webhook_held(self, key_id: str) -> str:
+        return f"{self.webhook_held_prefix}{key_id}"
+
+    @property
+    def webhook_held_prefix(self) -> str:
+        return f"{self.prefix}{{webhook}}:held:"
+
+    def webhook_breaker(self, key_id: str) -> str:
+        return f"{self.webhook_breaker_prefix}{key_id}"
+
+    @property
+    def webhook_breaker_prefix(self) -> str:
+        return f"{self.prefix}{{webhook}}:breaker:"

@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from app.errors import InvalidRequest
+from app.jobs.outcome import unwrap
 from app.jobs.records import JobRecord
 from app.redis_guard import RedisUnavailable
 from app.services import Services
@@ -59,7 +60,7 @@ class _WithUsage(msgspec.Struct):
 
 
 def usage_key(keys: Keys, key_id: str, day: str) -> str:
-    return keys.custom("usage", key_id, day)
+    return keys.usage(key_id, day)
 
 
 def today() -> str:
@@ -156,13 +157,9 @@ def token_counts(body: bytes | dict[str, Any] | Any, *, embeddings: bool = False
     return _tokens(parsed.usage, embeddings=embeddings)
 
 
-def _unwrap(output: Any) -> Any:
-    return output[0] if isinstance(output, list) and len(output) == 1 else output
-
-
 def image_counts(output: Any, images: int, size: dict[str, int]) -> dict[str, int]:
     """Images made and their pixels: the worker's reported size, else the requested one."""
-    output = _unwrap(output)
+    output = unwrap(output)
     width, height = size.get("width", 0), size.get("height", 0)
     if isinstance(output, dict) and isinstance(output.get("width"), int) and isinstance(output.get("height"), int):
         width, height = output["width"], output["height"]
@@ -171,7 +168,7 @@ def image_counts(output: Any, images: int, size: dict[str, int]) -> dict[str, in
 
 def audio_counts(output: Any) -> dict[str, int]:
     """Seconds of audio transcribed: the output's ``duration``, else its last segment's end."""
-    output = _unwrap(output)
+    output = unwrap(output)
     if not isinstance(output, dict):
         return {}
     seconds = output.get("duration")

@@ -34,6 +34,7 @@ import redis
 from websockets.asyncio.client import connect
 
 from app.serving import free_port
+from app.store import Keys
 from bench.gateway_bench import REDIS_URL, _issue_key, _process, _wrk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,8 +122,9 @@ async def _watchers(
     # watchers. ``interval_s`` sets the offered load: watchers-per-job frames per interval.
     for _ in range(rounds):
         for job_id in job_ids:
-            frame = json.dumps({"id": job_id, "status": "IN_PROGRESS", "t": time.time()})
-            publisher.publish(f"{prefix}jobev:{job_id}", frame)
+            # A stream frame: watchers skip a repeated bare status frame, never new chunks.
+            frame = json.dumps({"id": job_id, "status": "IN_PROGRESS", "stream": ["."], "t": time.time()})
+            publisher.publish(Keys(prefix).job_events(job_id), frame)
             await asyncio.sleep(interval_s)
     deadline = time.monotonic() + 30
     while len(latencies) < total * rounds and time.monotonic() < deadline:

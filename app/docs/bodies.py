@@ -123,6 +123,35 @@ TRANSCRIBE_OPERATION = body_operation(
     '(`{"audioUrl": "https://cdn.example.com/audio/customer-call-2026-03-15.mp3"}`).',
 )
 
+_EVENTS = ["job.processing", "job.completed", "job.failed"]
+_HOOK_URL = _s(_STR, "HTTPS URL with a public address (checked against private networks)", format="uri")
+WEBHOOK_TEST_OPERATION = body_operation(
+    "application/json",
+    Schema(
+        type=OpenAPIType.OBJECT,
+        required=["webhook_url"],
+        properties={
+            "webhook_url": _HOOK_URL,
+            "event": _s(_STR, "The event to send (default job.completed)", enum=_EVENTS),
+            "data": _s(OpenAPIType.OBJECT, "Fields merged into the payload's `data` (at most 16 KiB)"),
+        },
+        additional_properties=False,
+    ),
+    {"webhook_url": "https://example.com/hooks/dryapi", "event": "job.completed"},
+    "Where and what to send; the delivery is signed with the key's webhook secret.",
+)
+WEBHOOK_SETTINGS_OPERATION = body_operation(
+    "application/json",
+    Schema(
+        type=OpenAPIType.OBJECT,
+        required=["webhook_url"],
+        properties={"webhook_url": Schema(one_of=[_HOOK_URL, Schema(type=OpenAPIType.NULL)])},
+        additional_properties=False,
+    ),
+    {"webhook_url": "https://example.com/hooks/dryapi"},
+    "The account-level webhook URL, or null to clear it.",
+)
+
 
 ASYNC_NOTE = (
     "Runs sync by default; `Prefer: respond-async` or a `webhook_url` answers 202 with the seed's enqueue body "

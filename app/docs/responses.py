@@ -228,4 +228,34 @@ FILE_RESPONSES: dict[int, ResponseSpec] = {
         ("expired", error_example("This file has expired", "invalid_request_error", "file_expired")),
     ),
 }
-PROXY_RESPONSES: dict[int, ResponseSpec] = {400: BAD_REQUEST, 401: UNAUTHORIZED, 403: FORBIDDEN}
+PROXY_RESPONSES: dict[int, ResponseSpec] = {
+    400: BAD_REQUEST,
+    401: UNAUTHORIZED,
+    403: FORBIDDEN,
+    502: _error(
+        "RunPod failed (HTTP 5xx) or could not be reached; its 2xx and 4xx answers pass through verbatim",
+        ("runpod 5xx", error_example("RunPod answered HTTP 502: bad gateway", "server_error", "upstream_error")),
+    ),
+}
+WEBSOCKET_RESPONSES: dict[int, ResponseSpec] = {
+    101: ResponseSpec(data_container=None, description="Switching protocols: the job's status frames follow"),
+    400: BAD_REQUEST,
+    426: _error(
+        "A plain HTTP request: this route needs `Upgrade: websocket`",
+        ("no upgrade", error_example("This route is a WebSocket", "invalid_request_error", "upgrade_required")),
+    ),
+}
+_INVALID_WEBHOOK_URL = _error(
+    "Invalid request; `invalid_webhook_url` when the URL is not https or resolves to a private address",
+    (
+        "private destination",
+        error_example(
+            "webhook_url resolves to a private or reserved address, which is not allowed",
+            "invalid_request_error",
+            "invalid_webhook_url",
+            "webhook_url",
+        ),
+    ),
+)
+WEBHOOK_SETTINGS_RESPONSES: dict[int, ResponseSpec] = {400: _INVALID_WEBHOOK_URL, 401: UNAUTHORIZED}
+WEBHOOK_TEST_RESPONSES: dict[int, ResponseSpec] = {400: _INVALID_WEBHOOK_URL, 401: UNAUTHORIZED}

@@ -24,38 +24,57 @@ QUEUE_LIMIT = 256
 REFRESH_S = 10.0
 
 
+class Frame(msgspec.Struct, frozen=True):
+    """What the hub reads of an event once, for all of its watchers."""
+
+    data: bytes
+    status: str | None  # None: not a plain status frame (stream chunks, or unreadable)
+    terminal: bool
+
+
 class Subscription:
-    """One watcher's bounded backlog of (frame, is_terminal).
+    """One watcher's bounded backlog of frames.
 
     A plain list and one future rather than an ``asyncio.Queue``: this object lives as long as
-    its socket, and a queue's three deques and event are ~3 KiB of every watcher.
+    its socket, and a queue's three deques and event are ~3 KiB of every watcher. A status
+    frame that repeats the status the watcher last got is skipped, so the frame a socket opens
+    with and the event of the same change never both reach it.
     """
 
-    __slots__ = ("_pending", "_waiter", "job_id", "overflowed")
+    __slots__ = ("_pending", "_waiter", "job_id", "last_status", "overflowed")
 
     def __init__(self, job_id: str) -> None:
         self.job_id = job_id
         self.overflowed = False
-        self._pending: list[tuple[bytes, bool]] = []
+        self.last_status: str | None = None  # set by the socket to the status of the frame it sent
+        self._pending: list[Frame] = []
         self._waiter: asyncio.Future[None] | None = None
 
-    def deliver(self, frame: bytes, terminal: bool) -> None:
+    def deliver(self, frame: Frame) -> None:
         if len(self._pending) >= QUEUE_LIMIT:
             self.overflowed = True
         else:
-            self._pending.append((frame, terminal))
+            self._pending.append(frame)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
     async def next(self) -> tuple[bytes, bool]:
-        """The oldest undelivered frame, waiting for one if there is none."""
-        while not self._pending:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._pending.pop(0)
+        """The oldest undelivered frame (data, is_terminal), waiting for one if there is none."""
+        while True:
+            while not self._pending and not self.overflowed:
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            if not self._pending:  # overflowed: the caller drops this watcher
+                return b"", False
+            frame = self._pending.pop(0)
+            if frame.status is not None and frame.status == self.last_status:
+                continue  # the same status again: nothing new for this watcher
+            if frame.status is not None:
+                self.last_status = frame.status
+            return frame.data, frame.terminal
 
 
 class EventHub:
@@ -66,7 +85,7 @@ class EventHub:
         self._services = services
         self._refresh = refresh
         self._refresher: asyncio.Task[None] | None = None
-        self._prefix = services.keys.custom("jobev", "")
+        self._prefix = services.keys.job_events_prefix
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -136,14 +155,21 @@ class EventHub:
         subscribers = self._subscribers.get(job_id)
         if not isinstance(data, bytes) or not subscribers:
             return
-        terminal = _is_terminal(data)  # decoded once per event, not once per watcher
+        frame = read_frame(data)  # decoded once per event, not once per watcher
         for subscription in tuple(subscribers):
-            subscription.deliver(data, terminal)
+            subscription.deliver(frame)
 
 
-def _is_terminal(frame: bytes) -> bool:
+class _Head(msgspec.Struct):
+    status: Any = None
+    stream: Any = None
+
+
+def read_frame(data: bytes) -> Frame:
     try:
-        event = msgspec.json.decode(frame)
-    except msgspec.DecodeError:
-        return False
-    return isinstance(event, dict) and event.get("status") in TERMINAL_STATUSES
+        head = msgspec.json.decode(data, type=_Head)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return Frame(data, None, False)
+    status = head.status if isinstance(head.status, str) else None
+    terminal = status in TERMINAL_STATUSES
+    return Frame(data, None if head.stream is not None else status, terminal)

@@ -60,14 +60,6 @@ def _first_poll_at(surface: str) -> float:
     return time.time() + FIRST_POLL_S.get(surface, 2.0)
 
 
-# Store a record and start following its job: one command, cheaper than a pipeline of two
-# in redis-py (no pipeline object, one connection checkout). KEYS: record, sweep lane.
-_SAVE_AND_FOLLOW = """
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
-"""
-
-
 class JobStore:
     """Job records and the set of jobs being followed."""
 
@@ -75,19 +67,22 @@ class JobStore:
         self._redis = redis
         self._keys = keys
         self._retention_s = retention_s
-        self.active_key = keys.custom("jobs", "active")
-        self._save_and_follow = redis.register_script(_SAVE_AND_FOLLOW)
+        self.active_key = keys.sweep_lane
 
     async def save(self, record: JobRecord, *, ttl_s: int, follow: bool = False) -> None:
-        """Store the record; ``follow`` also starts following the job, in the same round trip."""
+        """Store the record; ``follow`` also starts following the job, in the same round trip.
+
+        A pipeline, not a script: the record and the sweep lane live in different hash slots
+        on Redis Cluster, where one script may not touch both.
+        """
         ttl = ttl_s + self._retention_s
         if not follow:
             await self._redis.set(self._keys.job(record.id), _encode(record), ex=ttl)
             return
-        await self._save_and_follow(
-            keys=[self._keys.job(record.id), self.active_key],
-            args=[_encode(record), ttl, _first_poll_at(record.surface), record.id],
-        )
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._keys.job(record.id), _encode(record), ex=ttl)
+            pipe.zadd(self.active_key, {record.id: _first_poll_at(record.surface)})
+            await pipe.execute()
 
     async def follow(self, job_id: str, surface: str) -> None:
         """Poll ``job_id`` until terminal, whoever else watches (the sweeper for lost callbacks)."""

@@ -13,14 +13,14 @@ from structlog.contextvars import bind_contextvars
 
 from app.auth import Principal
 from app.disconnect import unless_disconnected
-from app.errors import InvalidRequest, UpstreamError, UpstreamTimeout
+from app.errors import InvalidRequest, UpstreamTimeout
 from app.jobs.idempotency import Idempotency
+from app.jobs.outcome import job_output
 from app.jobs.records import TERMINAL_STATUSES, JobRecord, new_record
 from app.jobs.schemas import EnqueueBody, RunPodJob
 from app.routing.resolver import Route
 from app.services import Services
 from app.surfaces.handler_fields import client_param
-from app.upstream.worker_errors import output_error, worker_error
 
 ENQUEUE_OBJECTS = {
     "chat": "chat.completion.enqueue",
@@ -33,26 +33,6 @@ ENQUEUE_OBJECTS = {
 _RUNSYNC_WAIT_CAP_S = 30.0
 _POLL_START_S = 0.25
 _POLL_MAX_S = 2.0
-
-
-def terminal_output(result: dict[str, Any], job_id: str) -> Any:
-    """The output of a terminal status body, or the client-facing error it stands for."""
-    status = result.get("status")
-    if status == "COMPLETED":
-        if "output" not in result or result["output"] is None:
-            raise UpstreamError(
-                f"Job {job_id} completed without output (the result may exceed RunPod's payload limit)",
-                code="empty_output",
-            )
-        error = output_error(result["output"])
-        if error is not None:
-            raise error
-        return result["output"]
-    if status == "FAILED":
-        raise worker_error(result.get("error"))
-    if status == "TIMED_OUT":
-        raise UpstreamTimeout(f"Job {job_id} exceeded its execution timeout", code="worker_timeout")
-    raise UpstreamError(f"Job {job_id} was cancelled", code="job_cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +118,7 @@ async def run_sync(
     if final.get("status") != record.status:
         await services.jobs.set_status(job_id, str(final["status"]))
     try:
-        return terminal_output(final, job_id)
+        return job_output(final, job_id)
     except InvalidRequest as exc:
         if fields is not None:
             exc.param = client_param(fields, exc.param)

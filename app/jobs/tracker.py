@@ -1,9 +1,10 @@
 """What happens when the gateway learns a job's status, however it learned it.
 
-The watcher's polls, RunPod's callback and a client's GET all call ``observe``: a change
-updates the record, is published to every WebSocket watcher (Redis pub/sub), and sends
-the client's webhook; a terminal status is finalised exactly once (claimed in Redis) and
-its OpenAI-shaped result kept for ``DRYAPI_RESULT_TTL_S``.
+The watcher's polls, RunPod's callback and a client's GET all call ``observe``. A change of
+status is an event once per job, however many readers see it at once: the one process that
+claims the step in Redis updates the record, publishes it to every WebSocket watcher (Redis
+pub/sub) and sends the client's webhook. A terminal status is finalised exactly once (claimed
+the same way) and its OpenAI-shaped result kept for ``DRYAPI_RESULT_TTL_S``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import structlog
 
 from app import usage
 from app.errors import GatewayError
+from app.jobs.outcome import error_body, job_error, webhook_error_code
 from app.jobs.outputs import public_output
 from app.jobs.records import TERMINAL_STATUSES, JobRecord
 from app.metrics import JOBS
 from app.services import Services
-from app.upstream.worker_errors import output_error, worker_error
 
 log = structlog.get_logger("dryapi.jobs")
 
@@ -30,8 +31,9 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
 
 WEBHOOK_STATUS = {"IN_QUEUE": "pending", "IN_PROGRESS": "processing", "COMPLETED": "done"}
-ERROR_CODES = {"CANCELLED": "CANCELLED", "TIMED_OUT": "WORKER_TIMEOUT"}
 _FINAL_WAIT_S = 5.0
+_CLAIM_TTL_S = 86_400  # longer than any job runs: a step is announced once
+SEEN_TTL_S = 5  # the poller's last body outlives a few polls, not a stalled poller
 
 
 class Outbox(Protocol):
@@ -65,13 +67,10 @@ class JobTracker:
     # Redis names -------------------------------------------------------------------------
 
     def result_key(self, job_id: str) -> str:
-        return self._keys.custom("jobres", job_id)
+        return self._keys.job_result(job_id)
 
     def channel(self, job_id: str) -> str:
-        return self._keys.custom("jobev", job_id)
-
-    def _final_claim(self, job_id: str) -> str:
-        return self._keys.custom("jobfinal", job_id)
+        return self._keys.job_events(job_id)
 
     # reading -----------------------------------------------------------------------------
 
@@ -80,25 +79,46 @@ class JobTracker:
         result: dict[str, Any] | None = _decode(raw) if raw else None
         return result
 
+    async def last_seen(self, job_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(kept result, the poller's last status body), in one round trip: what a new
+        watcher is shown without asking RunPod again."""
+        async with self._services.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.result_key(job_id))
+            pipe.get(self._keys.job_seen(job_id))
+            result, seen = await pipe.execute()
+        return (_decode(result) if result else None), (_decode(seen) if seen else None)
+
     # observing ---------------------------------------------------------------------------
 
     async def observe(
-        self, record: JobRecord, raw: dict[str, Any], *, chunks: list[Any] | None = None
+        self, record: JobRecord, raw: dict[str, Any], *, chunks: list[Any] | None = None, remember: bool = False
     ) -> dict[str, Any]:
-        """Record what RunPod says about ``record``'s job; return the client-facing body."""
+        """Record what RunPod says about ``record``'s job; return the client-facing body.
+
+        ``remember``: the poller's look, kept for watchers that open next (``last_seen``).
+        """
         status = str(raw.get("status", record.status))
         if status in TERMINAL_STATUSES:
             return await self.finalize(record, raw)
         body = progress_body(record, raw)
         previous = record.status
-        if status != previous:
+        announce = status != previous and await self._claim_step(record.id, status)
+        if remember or announce:
+            # Before the publish: a watcher that subscribes meanwhile then reads this body or gets the frame.
+            await self._services.redis.set(self._keys.job_seen(record.id), _encode(body), ex=SEEN_TTL_S)
+        if announce:
             record.status = status
             await self._services.jobs.set_status(record.id, status)
             if status == "IN_PROGRESS":
                 await self._webhook(record, "job.processing", previous, {"started_at": _iso()})
-        if status != previous or chunks:
+        if announce or chunks:
             await self.publish(record.id, body | ({"stream": chunks} if chunks else {}))
         return body
+
+    async def _claim_step(self, job_id: str, status: str) -> bool:
+        """True for the one caller, across every replica, that announces ``job_id`` reaching ``status``."""
+        claim = self._keys.job_step_claim(job_id, status)
+        return bool(await self._services.redis.set(claim, b"1", nx=True, ex=_CLAIM_TTL_S))
 
     async def publish(self, job_id: str, frame: dict[str, Any]) -> None:
         await self._services.redis.publish(self.channel(job_id), _encode(frame))
@@ -108,7 +128,7 @@ class JobTracker:
         if existing is not None:
             return existing
         redis = self._services.redis
-        claimed = await redis.set(self._final_claim(record.id), b"1", nx=True, ex=300)
+        claimed = await redis.set(self._keys.job_final_claim(record.id), b"1", nx=True, ex=300)
         if not claimed:
             # Already finalised (or being finalised) elsewhere: report it without side effects.
             deadline = time.monotonic() + (_FINAL_WAIT_S if self._services.settings.result_ttl_s > 0 else 0)
@@ -148,30 +168,15 @@ class JobTracker:
         body = progress_body(record, raw)
         body.pop("progress", None)
         status = str(raw.get("status"))
-        error: GatewayError | None = None
-        if status == "COMPLETED":
-            output = raw.get("output")
-            error = output_error(output) if output is not None else None
-            if output is None:
-                error = GatewayError("The job completed without output (it may exceed RunPod's size limit)")
-                error.code = "empty_output"
-            if error is None:
-                try:
-                    body["output"] = await public_output(self._services, record, output)
-                except GatewayError as exc:
-                    error = exc
-        elif status == "FAILED":
-            error = worker_error(raw.get("error"))
-        elif status == "TIMED_OUT":
-            error = GatewayError("The job exceeded its execution timeout")
-            error.code = "WORKER_TIMEOUT"
-        else:
-            error = GatewayError("The job was cancelled")
-            error.code = "CANCELLED"
+        error = job_error(raw, record.id)
+        if error is None:
+            try:
+                body["output"] = await public_output(self._services, record, raw["output"])
+            except GatewayError as exc:
+                error = exc
         if error is not None:
             body["status"] = "FAILED" if status == "COMPLETED" else status
-            body["error"] = {"message": error.message, "type": error.error_type, "param": error.param,
-                             "code": error.code}
+            body["error"] = error_body(error)
         return body
 
     async def _store_result(self, record: JobRecord, body: dict[str, Any]) -> None:
@@ -194,7 +199,7 @@ class JobTracker:
             await self._webhook(record, "job.completed", previous, extra, status="done")
             return
         error = body.get("error") or {}
-        code = ERROR_CODES.get(body["status"]) or _error_code(error)
+        code = webhook_error_code(error)
         message = str(error.get("message", ""))
         failed: dict[str, Any] = {"failed_at": _iso(), "error_code": code, "error_message": message}
         failed["processing_time_ms"] = int(body.get("executionTime") or 0)
@@ -214,8 +219,3 @@ class JobTracker:
         }
         await self._outbox.enqueue(key_id=record.owner, url=record.webhook_url, event=event, data=data)
 
-
-def _error_code(error: dict[str, Any]) -> str:
-    if error.get("type") == "invalid_request_error":
-        return "CONTEXT_LENGTH_EXCEEDED" if error.get("code") == "context_length_exceeded" else "INVALID_INPUT"
-    return "PROCESSING_ERROR" if error else "UNKNOWN_ERROR"

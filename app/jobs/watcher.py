@@ -1,9 +1,10 @@
 """Following jobs to a terminal state: one poller per job across every replica.
 
 Followed jobs sit in Redis sorted sets scored by when they are next due. Any replica's
-watcher loop takes a due job under a short Redis lease, polls RunPod once, and schedules the
-next poll, so the job is polled at one poller's rate however many replicas run, and a dead
-replica's jobs are picked up by the others. Every job is swept on a backoff schedule (this
+watcher loop takes due jobs in one atomic step (``app/lua/claim_due_jobs.lua``: a taken job's
+score moves to the end of a lease), polls RunPod once, and schedules the next poll, so the job
+is polled at one poller's rate however many replicas run, and a dead replica's jobs are picked
+up by the others once their lease runs out. Every job is swept on a backoff schedule (this
 recovers lost callbacks); jobs with a WebSocket watcher are also polled fast, through
 ``/stream`` for streamed chat jobs so watchers get chunks.
 """
@@ -12,14 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
 import time
 from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
 
+from app import lua
 from app.errors import GatewayError
 from app.jobs.records import FIRST_POLL_S, TERMINAL_STATUSES, JobRecord, decode_record
 from app.jobs.tracker import JobTracker
@@ -29,7 +29,7 @@ log = structlog.get_logger("dryapi.watcher")
 
 _MAX_UNWATCHED_S = 30.0
 WATCHED_INTERVAL_S = 0.25
-_LEASE_MS = 15_000
+_LEASE_S = 15.0  # a taken job is due again after this if its taker never reschedules it
 _BATCH = 64
 _RETRY_S = 5.0  # after a failed poll
 
@@ -44,20 +44,15 @@ class JobWatcher:
     def __init__(self, services: Services, tracker: JobTracker, *, concurrency: int = 32) -> None:
         self._services = services
         self._tracker = tracker
-        self._sweep_lane = services.jobs.active_key
-        self._fast_lane = services.keys.custom("jobs", "watched")
-        self._holder = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._keys = services.keys
+        self._sweep_lane = services.keys.sweep_lane
+        self._fast_lane = services.keys.fast_lane
+        self._claim_due = lua.register(services.redis, "claim_due_jobs")
         self._slots = asyncio.Semaphore(concurrency)
         self._sweep_rate = services.settings.sweep_rate
         self._sweep_tokens = self._sweep_rate
         self._refilled_at = time.monotonic()
         self.polls = 0  # upstream polls made by this process (tests and metrics read it)
-
-    def _lease(self, job_id: str) -> str:
-        return self._services.keys.custom("joblease", job_id)
-
-    def _watched(self, job_id: str) -> str:
-        return self._services.keys.custom("jobwatched", job_id)
 
     async def forget(self, job_id: str) -> None:
         async with self._services.redis.pipeline(transaction=False) as pipe:
@@ -68,7 +63,7 @@ class JobWatcher:
     async def watch(self, job_id: str) -> None:
         """A WebSocket is watching: poll fast. Call again within 30 s to keep it."""
         async with self._services.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self._watched(job_id), b"1", ex=30)
+            pipe.set(self._keys.job_watched(job_id), b"1", ex=30)
             pipe.zadd(self._fast_lane, {job_id: time.time()}, nx=True)  # keep a schedule already running
             await pipe.execute()
 
@@ -88,22 +83,18 @@ class JobWatcher:
             task.cancel()
 
     async def _lease_due(self) -> list[tuple[str, bool]]:
-        """Due jobs whose lease this process won, each with whether it came from the fast lane."""
-        redis = self._services.redis
-        now = time.time()
-        fast = _ids(await redis.zrangebyscore(self._fast_lane, "-inf", now, 0, _BATCH))
+        """Due jobs this process took, each with whether it came from the fast lane.
+
+        "Is it still due" and "take it" are one atomic step: a replica that read a job as due
+        just before another rescheduled it cannot take it afresh and poll it again.
+        """
         allowance = self._sweep_allowance()
-        swept = _ids(await redis.zrangebyscore(self._sweep_lane, "-inf", now, 0, allowance)) if allowance else []
-        due = [(job_id, True) for job_id in fast] + [(job_id, False) for job_id in swept if job_id not in fast]
-        if not due:
-            return []
-        async with redis.pipeline(transaction=False) as pipe:
-            for job_id, _ in due:
-                pipe.set(self._lease(job_id), self._holder, nx=True, px=_LEASE_MS)
-            won = await pipe.execute()
-        leased = [entry for entry, ok in zip(due, won, strict=True) if ok]
-        self._sweep_tokens -= sum(1 for _, from_fast in leased if not from_fast)
-        return leased
+        from_fast, taken = await self._claim_due(
+            keys=[self._fast_lane, self._sweep_lane], args=[repr(time.time()), _BATCH, allowance, _LEASE_S]
+        )
+        ids = _ids(taken)
+        self._sweep_tokens -= len(ids) - int(from_fast)
+        return [(job_id, index < int(from_fast)) for index, job_id in enumerate(ids)]
 
     def _sweep_allowance(self) -> int:
         """Sweep polls this tick may start: a token bucket of one second's worth at the rate."""
@@ -120,7 +111,7 @@ class JobWatcher:
                 async with redis.pipeline(transaction=False) as pipe:
                     pipe.get(self._services.keys.job(job_id))
                     pipe.exists(self._tracker.result_key(job_id))
-                    pipe.exists(self._watched(job_id))
+                    pipe.exists(self._keys.job_watched(job_id))
                     raw, finished, watched = await pipe.execute()
                 if not raw or finished:
                     await self._settle(job_id, stop=True)  # expired, or finalised (e.g. by the callback)
@@ -140,14 +131,15 @@ class JobWatcher:
             log.info("watcher_poll_failed", job_id=job_id, code=exc.code)
             next_poll = time.time() + _RETRY_S
         except (RedisError, OSError) as exc:
-            # The lease expires by itself; the job stays due for the next round.
+            # The lease runs out by itself; the job is due again then.
             log.warning("watcher_poll_failed", job_id=job_id, error_type=type(exc).__name__)
             return
         await self._settle(job_id, lane=lane, at=next_poll)
 
     async def _settle(self, job_id: str, *, lane: str = "", at: float | None = None, stop: bool = False) -> None:
         """After a poll, in one round trip: reschedule ``job_id`` in ``lane`` at ``at`` (None:
-        take it out of that lane), or ``stop`` following it; and release the lease."""
+        take it out of that lane), or ``stop`` following it. Rescheduling never puts back a job
+        that was forgotten meanwhile (e.g. finished by RunPod's callback)."""
         with contextlib.suppress(RedisError, OSError):
             async with self._services.redis.pipeline(transaction=False) as pipe:
                 if stop:
@@ -156,8 +148,7 @@ class JobWatcher:
                 elif at is None:
                     pipe.zrem(lane, job_id)
                 else:
-                    pipe.zadd(lane, {job_id: at})
-                pipe.delete(self._lease(job_id))
+                    pipe.zadd(lane, {job_id: at}, xx=True)
                 await pipe.execute()
 
     async def poll_once(self, record: JobRecord, *, watched: bool) -> dict[str, Any]:
@@ -170,11 +161,11 @@ class JobWatcher:
             chunks = [item.get("output") for item in streamed.get("stream") or [] if isinstance(item, dict)]
             if streamed.get("status") not in TERMINAL_STATUSES:
                 raw = {"id": record.id, "status": streamed.get("status", record.status)}
-                return await self._tracker.observe(record, raw, chunks=chunks)
+                return await self._tracker.observe(record, raw, chunks=chunks, remember=True)
             if chunks:
                 await self._tracker.publish(record.id, {"id": record.id, "status": "IN_PROGRESS", "stream": chunks})
         raw = await client.status(record.endpoint_url, api_key, record.id)
-        return await self._tracker.observe(record, raw)
+        return await self._tracker.observe(record, raw, remember=True)
 
     def api_key(self) -> str:
         return self._services.upstream_api_key()

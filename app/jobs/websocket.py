@@ -24,7 +24,7 @@ from structlog.contextvars import bind_contextvars
 from app.admission import KeyAdmission, tenant_of
 from app.auth import bearer_token
 from app.errors import GatewayError, NotFound, RateLimited
-from app.jobs.access import current_status, load_owned
+from app.jobs.access import load_owned, watch_status
 from app.jobs.events import EventHub, Subscription
 from app.jobs.records import TERMINAL_STATUSES, JobRecord
 from app.jobs.watcher import JobWatcher
@@ -113,7 +113,8 @@ async def _follow(
     listener = asyncio.create_task(_until_disconnect(socket, owner))
     WEBSOCKETS.inc()
     try:
-        body = await current_status(services, state.tracker, watcher, record)
+        body = await watch_status(services, state.tracker, watcher, record)
+        subscription.last_status = body["status"]
         del record  # this frame lives as long as the socket: keep only what the loop needs
         await _send(socket, msgspec.json.encode(body))
         if body["status"] in TERMINAL_STATUSES:

@@ -1,4 +1,8 @@
-"""The seed's "RunPod Jobs" routes: RunPod's queue API proxied verbatim, for admin keys only."""
+"""The seed's "RunPod Jobs" routes: RunPod's queue API proxied verbatim, for admin keys only.
+
+RunPod's 2xx and 4xx answers pass through as they are; its 5xx answers and transport
+failures become the gateway's ``upstream_error`` (OpenAI error shape), like on every route.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from litestar.datastructures import State
 from app import docs
 from app.auth import require_admin
 from app.services import Services
+from app.upstream.client import api_failure
 
 
 async def _proxy(request: Request[Any, Any, Any], state: State, endpoint_id: str, operation: str) -> Response[bytes]:
@@ -26,6 +31,8 @@ async def _proxy(request: Request[Any, Any, Any], state: State, endpoint_id: str
         params=params or None,
         timeout_s=330.0 if operation == "runsync" else None,
     )
+    if response.status >= 500:  # RunPod failing is ours to report; its 2xx/4xx answers stay verbatim
+        raise api_failure(response)
     return Response(content=response.content, status_code=response.status, media_type=response.content_type)
 
 

@@ -82,7 +82,7 @@ class RoutingReloader:
         self._services = services
         self._path = services.settings.routing_path
         self.poll_s = services.settings.routing_poll_s if poll_s is None else poll_s
-        self.channel = services.keys.custom("routing", "reload")
+        self.channel = services.keys.routing_reload
         self._origin = uuid.uuid4().hex
         self._lock = asyncio.Lock()
         # Hash (or read error) of the file content last examined, good or bad: each distinct

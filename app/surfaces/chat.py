@@ -15,13 +15,27 @@ from app.disconnect import unless_disconnected
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
 from app.surfaces._request import admit, choose_mode, decode_object, validate
+from app.surfaces.bounds import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_ITEMS,
+    MAX_MESSAGES,
+    MAX_STOP,
+    MAX_TOKENS,
+    MAX_TOOLS,
+    check_values,
+)
 from app.surfaces.chat_stream import relay_chat_stream
-from app.surfaces.webhook_field import checked_webhook_url
+from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
 from app.upstream.worker_errors import output_error
 from app.usage import metered_stream, record, token_counts
 
 OPENAI_ROUTE = "/v1/chat/completions"
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+# Token id -> bias, each within OpenAI's documented -100..100.
+LogitBias = Annotated[dict[str, Annotated[float, msgspec.Meta(ge=-100, le=100)]], msgspec.Meta(max_length=MAX_ITEMS)]
 
 
 class ChatMessage(msgspec.Struct):
@@ -36,17 +50,22 @@ class StreamOptions(msgspec.Struct):
 class ChatRequest(msgspec.Struct):
     """Validated view of the body; unknown fields stay in the dict that goes upstream."""
 
-    messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1)]
+    messages: Annotated[list[ChatMessage], msgspec.Meta(min_length=1, max_length=MAX_MESSAGES)]
     model: str | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     temperature: Annotated[float, msgspec.Meta(ge=0, le=2)] | None = None
     top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
-    max_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
-    max_completion_tokens: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=MAX_TOKENS)] | None = None
+    max_completion_tokens: Annotated[int, msgspec.Meta(ge=1, le=MAX_TOKENS)] | None = None
     n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
-    stop: str | list[str] | None = None
-    seed: int | None = None
+    stop: str | Annotated[list[str], msgspec.Meta(max_length=MAX_STOP)] | None = None
+    seed: Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)] | None = None
+    presence_penalty: Annotated[float, msgspec.Meta(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, msgspec.Meta(ge=-2, le=2)] | None = None
+    top_logprobs: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
+    logit_bias: LogitBias | None = None
+    tools: Annotated[list[Any], msgspec.Meta(max_length=MAX_TOOLS)] | None = None
     webhook_url: str | None = None
 
 
@@ -82,6 +101,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     raw = await request.body()
     body = decode_object(raw)
     parsed = validate(body, ChatRequest)
+    check_values(body)  # what the schema does not know still goes to the worker: bound it too
     route = services.resolve("chat", parsed.model)
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
     mode = choose_mode(request, route, stream=bool(parsed.stream), webhook_url=webhook_url)
@@ -91,7 +111,8 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
         job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
         call = Call(services, request, principal, route)
         digest = hashlib.sha256(raw).hexdigest()
-        return await enqueue(call, job_input, webhook_url=webhook_url, digest=digest, stream=bool(parsed.stream))
+        hook = await job_webhook_url(services, principal, webhook_url)
+        return await enqueue(call, job_input, webhook_url=hook, digest=digest, stream=bool(parsed.stream))
     if mode == "stream":
         stack = AsyncExitStack()
         chunks = await stack.enter_async_context(

@@ -21,20 +21,27 @@ from app.errors import InvalidRequest, UpstreamError
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
 from app.surfaces._request import admit, choose_mode, decode_object, validate
-from app.surfaces.webhook_field import checked_webhook_url
+from app.surfaces.bounds import MAX_DIMENSIONS, MAX_TOKEN_ID, MAX_TOKENS_PER_INPUT, check_values
+from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
 from app.upstream.worker_errors import output_error
 from app.usage import record, token_counts
 
 OPENAI_ROUTE = "/v1/embeddings"
 MAX_INPUTS = 2048
+# Bounded by the schema (token ids and counts), and too large for a walk in Python.
+_SCHEMA_BOUNDED = frozenset({"input"})
+
+
+TokenId = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKEN_ID)]
+TokenIds = Annotated[list[TokenId], msgspec.Meta(max_length=MAX_TOKENS_PER_INPUT)]
 
 
 class EmbeddingsRequest(msgspec.Struct):
     # msgspec allows one array type per union, so list items are checked by hand below.
-    input: str | list[str | int | list[int]]
+    input: str | Annotated[list[str | TokenId | TokenIds], msgspec.Meta(max_length=MAX_INPUTS)]
     model: str | None = None
     encoding_format: Literal["float", "base64"] | None = None
-    dimensions: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    dimensions: Annotated[int, msgspec.Meta(ge=1, le=MAX_DIMENSIONS)] | None = None
     user: str | None = None
     webhook_url: str | None = None
 
@@ -100,6 +107,7 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     body = decode_object(raw)
     parsed = validate(body, EmbeddingsRequest)
     check_input(parsed.input)
+    check_values(body, skip=_SCHEMA_BOUNDED)
     route = services.resolve("embeddings", parsed.model)
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
     mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
@@ -112,7 +120,7 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
         return await enqueue(
             Call(services, request, principal, route),
             job_input,
-            webhook_url=webhook_url,
+            webhook_url=await job_webhook_url(services, principal, webhook_url),
             digest=hashlib.sha256(raw).hexdigest(),
             options={"encoding_format": parsed.encoding_format or "float"},
         )

@@ -18,8 +18,9 @@ from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
 from app.services import Services
 from app.surfaces._request import admit, choose_mode, decode_object, validate
+from app.surfaces.bounds import INT64_MAX, check_values
 from app.surfaces.handler_fields import IMAGES_FIELDS, handler_input
-from app.surfaces.webhook_field import checked_webhook_url
+from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
 from app.usage import image_counts, record
 
 _SIZE = re.compile(r"^(?P<w>\d{2,5})x(?P<h>\d{2,5})$")
@@ -34,7 +35,7 @@ class ImagesRequest(msgspec.Struct):
     size: str | None = None
     response_format: Literal["url", "b64_json"] | None = None
     negative_prompt: str | None = None
-    seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] | None = None
+    seed: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] | None = None
     steps: Annotated[int, msgspec.Meta(ge=1, le=200)] | None = None
     guidance_scale: Annotated[float, msgspec.Meta(ge=0, le=50)] | None = None
     webhook_url: str | None = None
@@ -124,6 +125,7 @@ async def generate_images(request: Request[Any, Any, Any]) -> Response[Any]:
     raw = await request.body()
     body = decode_object(raw)
     parsed = validate(body, ImagesRequest)
+    check_values(body)  # pass_through fields reach the worker as sent
     route = services.resolve("images", parsed.model)
     job_input = handler_input(IMAGES_FIELDS, body, route) | parse_size(parsed.size)
     call = Call(services, request, principal, route)
@@ -134,7 +136,7 @@ async def generate_images(request: Request[Any, Any, Any]) -> Response[Any]:
         return await enqueue(
             call,
             job_input,
-            webhook_url=webhook_url,
+            webhook_url=await job_webhook_url(services, principal, webhook_url),
             digest=hashlib.sha256(raw).hexdigest(),
             # The size travels with the job so usage can count its pixels when it finishes.
             options={"response_format": response_format, "size": parse_size(parsed.size)},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, post
@@ -21,9 +21,10 @@ from app.limits import rate_headers
 from app.netguard import check_url
 from app.services import Services
 from app.surfaces._request import admit, choose_mode, decode_object, read_form, validate
+from app.surfaces.bounds import check_values, finite_number
 from app.surfaces.handler_fields import TRANSCRIBE_FIELDS, handler_input
 from app.surfaces.transcript_formats import render
-from app.surfaces.webhook_field import checked_webhook_url
+from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
 from app.usage import audio_counts, record
 
 MAX_UPLOAD_BYTES = 80 * 1024 * 1024
@@ -35,8 +36,8 @@ class TranscriptionRequest(msgspec.Struct):
     language: str | None = None
     prompt: str | None = None
     response_format: Literal["json", "text", "srt", "verbose_json", "vtt"] | None = None
-    temperature: float | None = None
-    timestamp_granularities: list[Literal["word", "segment"]] | None = None
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    timestamp_granularities: Annotated[list[Literal["word", "segment"]], msgspec.Meta(max_length=2)] | None = None
     webhook_url: str | None = None
     audioUrl: str | None = None
 
@@ -54,21 +55,23 @@ async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, An
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
             if key == "file":
+                if audio is not None:  # which one was meant? never guess
+                    raise InvalidRequest("Send exactly one 'file' part", param="file", code="duplicate_field")
                 data = await value.read()
                 audio = _Audio(data=data, content_type=value.content_type or "application/octet-stream")
             continue
         name = key.removesuffix("[]")
         if name == "timestamp_granularities":
             body.setdefault(name, []).append(value)
+        elif name in body:
+            raise InvalidRequest(f"{name} was sent more than once", param=name, code="duplicate_field")
         else:
             body[name] = value
     if audio is None or not audio.data:
         raise InvalidRequest("file is required: upload the audio as multipart field 'file'", param="file")
     if "temperature" in body:
-        try:
-            body["temperature"] = float(body["temperature"])
-        except ValueError:
-            raise InvalidRequest("temperature must be a number", param="temperature") from None
+        body["temperature"] = finite_number(body["temperature"], "temperature")
+    check_values(body)  # field and list counts (pass_through fields reach the worker)
     digest = hashlib.sha256(audio.data).hexdigest() + hashlib.sha256(msgspec.json.encode(body)).hexdigest()
     return body, audio, digest
 
@@ -76,6 +79,7 @@ async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, An
 async def _from_json(request: Request[Any, Any, Any], services: Services) -> tuple[dict[str, Any], _Audio, str]:
     raw = await request.body()
     body = decode_object(raw)
+    check_values(body)  # pass_through fields reach the worker as sent
     url = body.get("audioUrl") or body.get("audio_url")
     if not isinstance(url, str) or not url:
         raise InvalidRequest("audioUrl is required (or upload a file as multipart/form-data)", param="audioUrl")
@@ -139,7 +143,8 @@ async def create_transcription(request: Request[Any, Any, Any]) -> Response[Any]
     options = {"response_format": response_format, "words": words}
     call = Call(services, request, principal, route)
     if mode == "async":
-        return await enqueue(call, job_input, webhook_url=webhook_url, digest=digest, options=options)
+        hook = await job_webhook_url(services, principal, webhook_url)
+        return await enqueue(call, job_input, webhook_url=hook, digest=digest, options=options)
     output = await run_sync(call, job_input, options, TRANSCRIBE_FIELDS)
     content, media_type = render(output, response_format, words=words)
     record(services, principal.key_id, "transcribe", audio_counts(output))

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from app.errors import UpstreamError
+from app.jobs.outcome import unwrap
 
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 _SEGMENT_KEYS = ("id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob",
                  "compression_ratio", "no_speech_prob")
 
 
-def _unwrap(output: Any) -> dict[str, Any]:
-    if isinstance(output, list) and len(output) == 1:
-        output = output[0]
+def _transcript(output: Any) -> dict[str, Any]:
+    output = unwrap(output)
     if not isinstance(output, dict):
         raise UpstreamError("The worker's transcription output is not an object", code="upstream_bad_response")
     return output
@@ -77,7 +77,7 @@ def to_verbose(output: dict[str, Any], *, words: bool) -> dict[str, Any]:
 
 def render(output: Any, response_format: str, *, words: bool = False) -> tuple[Any, str]:
     """(content, media type) for ``response_format``; JSON formats return a dict."""
-    data = _unwrap(output)
+    data = _transcript(output)
     if response_format == "text":
         return transcript_text(data), "text/plain; charset=utf-8"
     if response_format == "srt":

@@ -1,7 +1,9 @@
-"""The ``webhook_url`` body field every surface accepts: it turns a request async."""
+"""The ``webhook_url`` body field every surface accepts (it turns a request async), and the
+account-level default every async job that names none is delivered to."""
 
 from __future__ import annotations
 
+from app.auth import Principal
 from app.netguard import check_url
 from app.services import Services
 
@@ -11,3 +13,11 @@ async def checked_webhook_url(services: Services, url: str | None) -> str | None
         return None
     await check_url(url, param="webhook_url", allowlist=services.settings.webhook_allowlist, require_https=True)
     return url
+
+
+async def job_webhook_url(services: Services, principal: Principal, named: str | None) -> str | None:
+    """The job's own ``webhook_url``, else the key's account-level one (checked when it was set)."""
+    if named:
+        return named
+    record = await services.key_store.get(principal.key_id)
+    return (record.webhook_url or None) if record else None

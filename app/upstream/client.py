@@ -26,6 +26,7 @@ from app.upstream.worker_errors import error_from_status
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
 _CONNECT_TIMEOUT_S = 10.0
+_MAX_DETAIL = 300
 # RunPod queue operations, as they appear in URLs (for metric labels of raw calls).
 _OPERATIONS = frozenset({"run", "runsync", "status", "stream", "cancel", "retry", "purge-queue", "health"})
 
@@ -52,9 +53,59 @@ def _endpoint_of(endpoint_url: str) -> str:
 
 
 def _unreachable(exc: BaseException) -> GatewayError:
-    err = UpstreamError(f"Cannot reach RunPod: {type(exc).__name__}", code="upstream_unreachable")
+    err = UpstreamError(f"Cannot reach RunPod: {type(exc).__name__}", code="upstream_error")
     err.retryable = True
     return err
+
+
+def api_failure(response: UpstreamResponse) -> GatewayError:
+    """The error for RunPod's API answering a queue call (``/run``, ``/status``…) with HTTP >= 400.
+
+    A 5xx is RunPod (or its proxy) failing, whatever the body says: ``upstream_error``, and
+    retryable because no job was accepted. Only a job's own ``error``/output is a worker error
+    (``app.jobs.tracker``/``runner``); 4xx answers keep their specific meanings.
+    """
+    if response.status < 500:
+        return error_from_status(response.status, response.content, response.retry_after)
+    message = f"RunPod answered HTTP {response.status}"
+    detail = _api_message(response.content)
+    if detail:
+        message += f": {detail}"
+    err = UpstreamError(message, code="upstream_error")
+    err.retryable = True
+    return err
+
+
+def passthrough_failure(status: int, content: bytes, retry_after: str | None) -> GatewayError:
+    """An OpenAI passthrough answered >= 400: the worker's own error body (an ``error`` object)
+    is the worker's; a 5xx in any other shape is RunPod's (its proxy, no worker). Never retried:
+    the worker may already have run the request."""
+    if status >= 500 and not _worker_shaped(content):
+        err = api_failure(UpstreamResponse(status, content, retry_after))
+    else:
+        err = error_from_status(status, content, retry_after)
+    err.retryable = False
+    return err
+
+
+def _worker_shaped(content: bytes) -> bool:
+    try:
+        decoded: Any = _decode(content) if content else None
+    except msgspec.DecodeError:
+        return False
+    return isinstance(decoded, dict) and isinstance(decoded.get("error"), dict)
+
+
+def _api_message(content: bytes) -> str:
+    """RunPod's own words from an error body (``{"error": ...}`` or text), short."""
+    try:
+        decoded: Any = _decode(content) if content else None
+    except msgspec.DecodeError:
+        decoded = content.decode("utf-8", "replace")
+    if isinstance(decoded, dict):
+        decoded = decoded.get("error") or decoded.get("message") or ""
+    text = decoded if isinstance(decoded, str) else ""
+    return text.strip()[:_MAX_DETAIL]
 
 
 class RunPodClient:
@@ -150,7 +201,7 @@ class RunPodClient:
             method, url, api_key, body=body, params=params, timeout_s=timeout_s, labels=labels
         )
         if response.status >= 400:
-            raise error_from_status(response.status, response.content, response.retry_after)
+            raise api_failure(response)
         try:
             return _decode(response.content)
         except msgspec.DecodeError:
@@ -218,9 +269,7 @@ class RunPodClient:
             labels=(route.endpoint_id, _openai_operation(path)),
         )
         if response.status >= 400:
-            err = error_from_status(response.status, response.content, response.retry_after)
-            err.retryable = False  # the worker may already have run it
-            raise err
+            raise passthrough_failure(response.status, response.content, response.retry_after)
         return response.content
 
     @asynccontextmanager
@@ -254,9 +303,7 @@ class RunPodClient:
             try:
                 if response.status >= 400:
                     content = await response.read()
-                    err = error_from_status(response.status, content, response.headers.get("retry-after"))
-                    err.retryable = False
-                    raise err
+                    raise passthrough_failure(response.status, content, response.headers.get("retry-after"))
                 yield _pieces(response)
             finally:
                 response.release()
@@ -289,4 +336,4 @@ async def _pieces(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         raise UpstreamError(f"The worker's stream broke: {type(exc).__name__}", code="stream_broken") from None
 
 
-__all__ = ["RunPodClient", "UpstreamResponse"]
+__all__ = ["RunPodClient", "UpstreamResponse", "api_failure"]

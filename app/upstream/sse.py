@@ -10,9 +10,12 @@ import codecs
 
 
 class SSEParser:
+    """Linear in the bytes fed, however they are cut: an unfinished line waits as a list of
+    pieces (joined once its end arrives), and line ends are found with ``str.find``."""
+
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
+        self._partial: list[str] = []  # pieces of a line whose end has not arrived
         self._data: list[str] = []
         self._pending_cr = False
 
@@ -23,29 +26,38 @@ class SSEParser:
             self._pending_cr = False
             if text.startswith("\n"):
                 text = text[1:]
-        self._buffer += text
+        has_cr = "\r" in text
+        if not has_cr and "\n" not in text:
+            if text:
+                self._partial.append(text)
+            return []
+        if self._partial:
+            self._partial.append(text)
+            text = "".join(self._partial)
+            self._partial = []
         events: list[str] = []
-        while True:
-            cut = self._next_line_end()
-            if cut is None:
+        start, size, end = 0, len(text), -1
+        while start < size:
+            if end < start:  # found once per LF, not once per line (CR-only streams)
+                end = text.find("\n", start)
+                if end < 0:
+                    end = size + 1 if has_cr else -1
+            if has_cr:
+                cr = text.find("\r", start, min(end, size))
+                if cr >= 0:
+                    if cr + 1 == size:
+                        self._pending_cr = True
+                        self._line(text[start:cr], events)
+                        return events
+                    self._line(text[start:cr], events)
+                    start = cr + (2 if text[cr + 1] == "\n" else 1)
+                    continue
+            if end < 0 or end > size:
+                self._partial.append(text[start:])
                 break
-            end, width = cut
-            line = self._buffer[:end]
-            self._buffer = self._buffer[end + width :]
-            self._line(line, events)
+            self._line(text[start:end], events)
+            start = end + 1
         return events
-
-    def _next_line_end(self) -> tuple[int, int] | None:
-        buf = self._buffer
-        for index, char in enumerate(buf):
-            if char == "\n":
-                return index, 1
-            if char == "\r":
-                if index + 1 < len(buf):
-                    return index, 2 if buf[index + 1] == "\n" else 1
-                self._pending_cr = True
-                return index, 1
-        return None
 
     def _line(self, line: str, events: list[str]) -> None:
         if line == "":
@@ -61,5 +73,5 @@ class SSEParser:
 
     def close(self) -> list[str]:
         """Events left when the stream ends without a final blank line."""
-        events = self.feed("\n\n") if self._buffer or self._data else []
+        events = self.feed("\n\n") if self._partial or self._data else []
         return events

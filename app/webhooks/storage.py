@@ -1,17 +1,17 @@
-"""The webhook outbox in Redis: every state change is one atomic Lua script.
+"""The webhook outbox in Redis: every state change is one atomic Lua script (``app/lua/webhook_*.lua``).
 
-Keys (under ``Keys.custom("webhook", ...)``):
+Keys (``Keys.webhook_*``; all share the ``{webhook}`` hash tag):
 
-- ``webhook:d:{id}`` hash: key_id, url, event, body (the raw bytes every attempt sends),
+- ``{webhook}:d:<id>`` hash: key_id, url, event, body (the raw bytes every attempt sends),
   attempt (index of the next attempt), attempts (made so far), state
   (pending | inflight | held | delivered | dead), owner (the lease token of the claimer),
   created, last_attempt_at, last_status, last_error, finished_at.
-- ``webhook:due`` zset: id -> when its next attempt is due (Redis clock).
-- ``webhook:inflight`` zset: id -> when its claimer's lease expires; an expired lease
+- ``{webhook}:due`` zset: id -> when its next attempt is due (Redis clock).
+- ``{webhook}:inflight`` zset: id -> when its claimer's lease expires; an expired lease
   (the claimer died) puts the delivery back in ``due`` with the same attempt index.
-- ``webhook:pending:{key_id}`` set: the key's deliveries not yet delivered or dead.
-- ``webhook:held:{key_id}`` set: deliveries held while the key's breaker is open.
-- ``webhook:breaker:{key_id}`` hash: failures (consecutive failed deliveries), paused, paused_at.
+- ``{webhook}:pending:<key_id>`` set: the key's deliveries not yet delivered or dead.
+- ``{webhook}:held:<key_id>`` set: deliveries held while the key's breaker is open.
+- ``{webhook}:breaker:<key_id>`` hash: failures (consecutive failed deliveries), paused, paused_at.
 
 All times come from Redis's own clock (``TIME``), so replicas with skewed clocks agree
 on due times and leases. Delivered records lose body and URL and expire after
@@ -25,141 +25,8 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
+from app import lua
 from app.store import Keys
-
-_NOW = """
-local _t = redis.call('TIME')
-local now = tonumber(_t[1]) + tonumber(_t[2]) / 1000000
-"""
-
-_ENQUEUE = (
-    _NOW
-    + """
-redis.call('HSET', KEYS[1], 'key_id', ARGV[2], 'url', ARGV[3], 'event', ARGV[4], 'body', ARGV[5],
-           'attempt', 0, 'attempts', 0, 'state', 'pending', 'created', now)
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[6]), ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[1])
-return 1
-"""
-)
-
-# KEYS: due, inflight. ARGV: limit, lease_s, token, delivery prefix, breaker prefix, held prefix.
-_CLAIM = (
-    _NOW
-    + """
-local limit = tonumber(ARGV[1])
-local lease = tonumber(ARGV[2])
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
-for _, id in ipairs(expired) do
-  redis.call('ZREM', KEYS[2], id)
-  redis.call('ZADD', KEYS[1], now, id)
-  redis.call('HDEL', ARGV[4] .. id, 'owner')
-end
-local claimed, held = {}, {}
-local rounds = 0
-while #claimed < limit and rounds < 20 do
-  rounds = rounds + 1
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit - #claimed)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
-    redis.call('ZREM', KEYS[1], id)
-    local dk = ARGV[4] .. id
-    local f = redis.call('HMGET', dk, 'key_id', 'url', 'event', 'body', 'attempt')
-    if f[1] and f[2] and f[4] then
-      if redis.call('HGET', ARGV[5] .. f[1], 'paused') == '1' then
-        redis.call('SADD', ARGV[6] .. f[1], id)
-        redis.call('HSET', dk, 'state', 'held')
-        held[#held + 1] = {id, f[1]}
-      else
-        redis.call('ZADD', KEYS[2], now + lease, id)
-        redis.call('HSET', dk, 'owner', ARGV[3], 'state', 'inflight')
-        claimed[#claimed + 1] = {id, f[1], f[2], f[3] or '', f[4], f[5] or '0'}
-      end
-    end
-  end
-end
-local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {tostring(now), nxt[2] or '', claimed, held}
-"""
-)
-
-# KEYS: delivery, inflight, due, pending set, breaker.
-# ARGV: id, token, kind (delivered|retry|dead), delay, last_status, last_error, threshold, ttl, attempted.
-_FINISH = (
-    _NOW
-    + """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] or not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  return {-1, 0, 0}
-end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], 'owner')
-local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
-if ARGV[9] == '1' then
-  redis.call('HSET', KEYS[1], 'attempts', attempt + 1, 'last_attempt_at', now,
-             'last_status', ARGV[5], 'last_error', ARGV[6])
-else
-  redis.call('HSET', KEYS[1], 'last_error', ARGV[6])
-end
-local kind = ARGV[3]
-if kind == 'delivered' then
-  redis.call('HSET', KEYS[1], 'state', 'delivered', 'finished_at', now)
-  redis.call('HDEL', KEYS[1], 'body', 'url')
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[8]))
-  redis.call('SREM', KEYS[4], ARGV[1])
-  redis.call('HSET', KEYS[5], 'failures', 0)
-  return {0, 0, 0}
-end
-if kind == 'retry' then
-  redis.call('HSET', KEYS[1], 'state', 'pending', 'attempt', attempt + 1)
-  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[1])
-  return {1, 0, 0}
-end
-redis.call('HSET', KEYS[1], 'state', 'dead', 'finished_at', now)
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[8]))
-redis.call('SREM', KEYS[4], ARGV[1])
-local failures = redis.call('HINCRBY', KEYS[5], 'failures', 1)
-local tripped = 0
-if failures >= tonumber(ARGV[7]) and redis.call('HGET', KEYS[5], 'paused') ~= '1' then
-  redis.call('HSET', KEYS[5], 'paused', '1', 'paused_at', now)
-  tripped = 1
-end
-return {2, failures, tripped}
-"""
-)
-
-# KEYS: delivery, inflight, due. ARGV: id, token, delay. Gives a claim back without using up an attempt.
-_RELEASE = (
-    _NOW
-    + """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[2] or not redis.call('ZREM', KEYS[2], ARGV[1]) then
-  return 0
-end
-redis.call('HDEL', KEYS[1], 'owner')
-redis.call('HSET', KEYS[1], 'state', 'pending')
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
-return 1
-"""
-)
-
-# KEYS: breaker, held, due. ARGV: delivery prefix.
-_RESUME = (
-    _NOW
-    + """
-local was = redis.call('HGET', KEYS[1], 'paused') == '1'
-redis.call('HSET', KEYS[1], 'paused', '0', 'failures', 0)
-local ids = redis.call('SMEMBERS', KEYS[2])
-for _, id in ipairs(ids) do
-  local dk = ARGV[1] .. id
-  if redis.call('HGET', dk, 'state') == 'held' then
-    redis.call('HSET', dk, 'state', 'pending')
-    redis.call('ZADD', KEYS[3], now, id)
-  end
-end
-redis.call('DEL', KEYS[2])
-if was then return 1 end
-return 0
-"""
-)
 
 
 class Claimed(msgspec.Struct, frozen=True):
@@ -193,28 +60,26 @@ class OutboxStorage:
     def __init__(self, redis: aioredis.Redis, keys: Keys) -> None:
         self._redis = redis
         self._keys = keys
-        self.due = keys.custom("webhook", "due")
-        self.inflight = keys.custom("webhook", "inflight")
-        self._delivery_prefix = keys.custom("webhook", "d", "")
-        self._breaker_prefix = keys.custom("webhook", "breaker", "")
-        self._held_prefix = keys.custom("webhook", "held", "")
-        self._enqueue = redis.register_script(_ENQUEUE)
-        self._claim = redis.register_script(_CLAIM)
-        self._finish = redis.register_script(_FINISH)
-        self._release = redis.register_script(_RELEASE)
-        self._resume = redis.register_script(_RESUME)
+        self.due = keys.webhook_due
+        self.inflight = keys.webhook_inflight
+        self._enqueue = lua.register(redis, "webhook_enqueue")
+        self._due = lua.register(redis, "webhook_due")
+        self._claim = lua.register(redis, "webhook_claim")
+        self._finish = lua.register(redis, "webhook_finish")
+        self._release = lua.register(redis, "webhook_release")
+        self._resume = lua.register(redis, "webhook_resume")
 
     def delivery_key(self, delivery_id: str) -> str:
-        return self._delivery_prefix + delivery_id
+        return self._keys.webhook_delivery(delivery_id)
 
     def breaker_key(self, key_id: str) -> str:
-        return self._breaker_prefix + key_id
+        return self._keys.webhook_breaker(key_id)
 
     def held_key(self, key_id: str) -> str:
-        return self._held_prefix + key_id
+        return self._keys.webhook_held(key_id)
 
     def pending_key(self, key_id: str) -> str:
-        return self._keys.custom("webhook", "pending", key_id)
+        return self._keys.webhook_pending(key_id)
 
     async def enqueue(self, delivery_id: str, *, key_id: str, url: str, event: str, body: bytes, delay: float) -> None:
         await self._enqueue(
@@ -223,10 +88,25 @@ class OutboxStorage:
         )
 
     async def claim(self, limit: int, *, lease_s: float, token: str) -> ClaimBatch:
-        raw = await self._claim(
-            keys=[self.due, self.inflight],
-            args=[limit, repr(float(lease_s)), token, self._delivery_prefix, self._breaker_prefix, self._held_prefix],
-        )
+        """Take up to ``limit`` due deliveries under a lease of ``lease_s``.
+
+        Three steps, because a Redis Cluster script may only touch keys it declares: read the
+        candidates (and each one's key id), then claim them in one script that names every key
+        it touches and checks each candidate again.
+        """
+        due, expired = await self._due(keys=[self.due, self.inflight], args=[limit])
+        candidates = [(_text(i), "e") for i in expired] + [(_text(i), "d") for i in due]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id, _ in candidates:
+                pipe.hget(self.delivery_key(delivery_id), "key_id")
+            owners = await pipe.execute()
+        keys = [self.due, self.inflight]
+        args: list[str | int] = [limit, repr(float(lease_s)), token]
+        for (delivery_id, kind), owner in zip(candidates, owners, strict=True):
+            key_id = _text(owner) if owner else ""
+            keys += [self.delivery_key(delivery_id), self.breaker_key(key_id), self.held_key(key_id)]
+            args += [delivery_id, kind]
+        raw = await self._claim(keys=keys, args=args)
         now_raw, next_raw, claimed_raw, held_raw = raw
         claimed = [
             Claimed(
@@ -292,11 +172,19 @@ class OutboxStorage:
         return bool(raw)
 
     async def resume(self, key_id: str) -> bool:
-        raw = await self._resume(
-            keys=[self.breaker_key(key_id), self.held_key(key_id), self.due],
-            args=[self._delivery_prefix],
-        )
-        return bool(raw)
+        """Close the key's breaker and make its held deliveries due; True if it was open."""
+        was_open = False
+        for _ in range(10):  # a claim may hold one more while this runs: take those too
+            held = [_text(i) for i in await self._redis.smembers(self.held_key(key_id))]
+            opened, left = await self._resume(
+                keys=[self.breaker_key(key_id), self.held_key(key_id), self.due]
+                + [self.delivery_key(i) for i in held],
+                args=held,
+            )
+            was_open = was_open or bool(opened)
+            if not left:
+                break
+        return was_open
 
     async def status(self, key_id: str) -> dict[str, Any]:
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import os
 import socket
 import time
@@ -34,6 +33,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from handlers.common.addresses import is_public_address
 from handlers.common.errors import HandlerError, InvalidInput
 from handlers.common.media_formats import MediaKind, check_format
 
@@ -41,8 +41,6 @@ __all__ = ["MAX_BYTES", "FetchSettings", "Media", "MediaKind", "decode_base64_me
 
 MB = 1024 * 1024
 MAX_BYTES: dict[str, int] = {"audio": 80 * MB, "video": 80 * MB, "image": 10 * MB}
-_METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _ACCEPT = {"audio": "audio/*, video/*;q=0.9, */*;q=0.5", "video": "video/*, */*;q=0.5", "image": "image/*, */*;q=0.5"}
 
 
@@ -115,20 +113,6 @@ def decode_base64_media(value: Any, kind: MediaKind, param: str, *, limit: int |
 
 
 # --- addresses ---------------------------------------------------------------------------
-
-
-def is_public_address(address: str) -> bool:
-    """True for a globally routable unicast address that is no cloud-metadata endpoint."""
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        # Embedded IPv4 (mapped, 6to4, NAT64) reaches the IPv4 host: judge that one.
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip.sixtofour is not None:
-            ip = ip.sixtofour
-        elif ip in _NAT64:
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return ip.is_global and not ip.is_multicast and ip not in _METADATA
 
 
 def allowlist_from_env() -> frozenset[str]:

@@ -66,7 +66,7 @@ def test_keys_create_list_revoke(redis_url: str, redis_prefix: str) -> None:
     created = _run("keys", "create", "--name", "ci", "--tier", "premium", "--admin", "--json", env=env)
     assert created.returncode == 0, created.stderr
     issued = json.loads(created.stdout.strip().splitlines()[-1])
-    assert set(issued) == {"id", "key", "name", "tier", "admin", "webhook_secret"}
+    assert set(issued) == {"id", "key", "name", "tier", "admin", "webhook_secret", "webhook_url"}
     assert issued["tier"] == "premium" and issued["admin"] is True and issued["key"].startswith("dry-")
     listed = _run("keys", "list", "--json", env=env)
     rows = json.loads(listed.stdout)
@@ -74,6 +74,20 @@ def test_keys_create_list_revoke(redis_url: str, redis_prefix: str) -> None:
     assert issued["key"] not in listed.stdout and issued["webhook_secret"] not in listed.stdout
     assert _run("keys", "revoke", issued["id"], env=env).returncode == 0
     assert _run("keys", "revoke", issued["id"], env=env).returncode == 1
+
+
+def test_keys_create_with_an_account_webhook(redis_url: str, redis_prefix: str) -> None:
+    env = {"REDIS_URL": redis_url, "DRYAPI_REDIS_PREFIX": f"{redis_prefix}cli-hook:",
+           "DRYAPI_WEBHOOK_ALLOWLIST": "127.0.0.1"}
+    created = _run("keys", "create", "--name", "hooked", "--webhook-url", "http://127.0.0.1:9/h", "--json", env=env)
+    assert created.returncode == 0, created.stderr
+    issued = json.loads(created.stdout.strip().splitlines()[-1])
+    assert issued["webhook_url"] == "http://127.0.0.1:9/h"
+    listed = json.loads(_run("keys", "list", "--json", env=env).stdout)
+    assert [r["webhook_url"] for r in listed if r["id"] == issued["id"]] == ["http://127.0.0.1:9/h"]
+    refused = _run("keys", "create", "--name", "bad", "--webhook-url", "https://100.64.0.1/h", env=env)
+    assert refused.returncode == 1
+    assert "webhook_url" in refused.stderr and "key:" not in refused.stdout
 
 
 def test_keys_refuse_the_memory_backend() -> None:
@@ -160,3 +174,19 @@ def test_serve_local_runs_handlers_in_process(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["--help"], ["keys", "--help"], ["routing", "check", "--help"]])
 def test_help(args: list[str]) -> None:
     assert _run(*args).returncode == 0
+
+
+def test_serve_on_memory_without_the_local_extra_says_what_to_install(tmp_path: Path) -> None:
+    # A production install has no fakeredis: hide it from the child process.
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'fakeredis' or name.startswith('fakeredis.'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+    )
+    env = {"REDIS_URL": "memory://", "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "DRYAPI_ROUTING": "routing.yaml"}
+    result = _run("serve", "--port", str(free_port()), env=env, timeout=30)
+    assert result.returncode == 1
+    assert "local" in result.stderr and "REDIS_URL" in result.stderr

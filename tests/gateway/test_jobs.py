@@ -103,6 +103,7 @@ def test_download_modes(gateway: Gateway, api_key: str) -> None:
     assert as_json.json()["object"] == "chat.completion"
     as_text = httpx.get(f"{gateway.url}/v1/jobs/chat/{chat}/download?format=txt", headers=headers)
     assert as_text.text == "echo: dl"
+    assert as_text.headers["content-type"] == "text/plain; charset=utf-8"  # once, not twice
 
 
 def test_cancel(gateway: Gateway, api_key: str) -> None:
@@ -200,10 +201,10 @@ def _lazy_watcher(gateway: Gateway, key: str, job_id: str) -> Iterator[ClientCon
 
 
 def _flood(gateway: Gateway, job_id: str, frames: int = 600) -> None:
-    """Publish large job events (~19 MB): far more than the kernel buffers and the backlog limit."""
+    """Publish large stream events (~19 MB): far more than the kernel buffers and the backlog limit."""
     publisher = redis.Redis.from_url(gateway.settings.redis_url)
-    channel = gateway.services.keys.custom("jobev", job_id)
-    frame = json.dumps({"id": job_id, "status": "IN_PROGRESS", "pad": "x" * 32_000})
+    channel = gateway.services.keys.job_events(job_id)
+    frame = json.dumps({"id": job_id, "status": "IN_PROGRESS", "stream": ["x" * 32_000]})
     for _ in range(frames):
         publisher.publish(channel, frame)
     publisher.close()

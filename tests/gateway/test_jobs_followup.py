@@ -34,11 +34,12 @@ def test_lost_callback_is_recovered_by_the_sweeper(emulator: ServerThread, redis
         key = gw.issue_key("sweep").key
         job_id = _enqueue(gw, key, "/v1/embeddings", {"input": "nobody is watching"})
         store = redis.Redis.from_url(redis_url)
+        result_key = gw.services.keys.job_result(job_id)
         deadline = time.monotonic() + 10
-        while not store.exists(f"{prefix}jobres:{job_id}"):
+        while not store.exists(result_key):
             assert time.monotonic() < deadline, "the sweeper did not collect the result"
             time.sleep(0.1)
-        kept = json.loads(store.get(f"{prefix}jobres:{job_id}") or b"{}")
+        kept = json.loads(store.get(result_key) or b"{}")
         assert kept["status"] == "COMPLETED" and kept["output"]["object"] == "list"
         store.close()
     finally:

@@ -60,7 +60,7 @@ def test_openapi_documents_every_v1_route(plain_gateway: Gateway) -> None:
     assert chat["requestBody"]["content"]["application/json"]["schema"]["required"] == ["messages"]
     [error] = chat["responses"]["503"]["content"]["application/json"]["examples"].values()
     assert error["value"]["error"]["code"] == "missing_endpoint_id"
-    status = doc["paths"]["/v1/jobs/{surface}/{job_id}"]["get"]["responses"]["200"]["content"]["application/json"]
+    status = doc["paths"]["/v1/jobs/{surface}/{jobId}"]["get"]["responses"]["200"]["content"]["application/json"]
     assert {"id", "status", "delayTime", "executionTime"} <= set(next(iter(status["examples"].values()))["value"])
     assert "multipart/form-data" in doc["paths"]["/v1/audio/transcriptions"]["post"]["requestBody"]["content"]
 

@@ -33,3 +33,17 @@ def test_byte_by_byte_with_crlf_and_cr() -> None:
 
 def test_unterminated_final_event_is_flushed_on_close() -> None:
     assert _parse([b"data: last"]) == ["last"]
+
+
+def test_a_long_stream_in_tiny_pieces_parses_in_linear_time() -> None:
+    import time
+
+    event = 'data: {"choices": [{"delta": {"content": "0123456789abcdef"}}]}\n\n'
+    long_line = "data: " + "x" * 2_000_000 + "\n\n"  # one event far larger than its pieces
+    for stream in (event * 20_000, long_line, event.replace("\n", "\r") * 20_000):
+        parser = SSEParser()
+        started = time.perf_counter()
+        events = [e for start in range(0, len(stream), 7) for e in parser.feed(stream[start : start + 7])]
+        assert len(events) == stream.count("data:")
+        # Quadratic work on ~1.4 MB would take minutes; linear work takes well under a second here.
+        assert time.perf_counter() - started < 5

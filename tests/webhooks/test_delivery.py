@@ -193,7 +193,7 @@ async def test_dead_after_the_schedule_is_exhausted(
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    key = f"{webhook_prefix}webhook:d:{delivery_id}"
+    key = Keys(webhook_prefix).webhook_delivery(delivery_id)
     assert client.hget(key, "body")
     assert 0 < client.ttl(key) <= 600
     client.close()

@@ -58,6 +58,10 @@ REFUSED = [
     ("https://169.254.169.254/latest/meta-data/", "address_not_allowed"),
     ("https://[::1]:{port}/{token}/ok", "address_not_allowed"),
     ("https://[::ffff:127.0.0.1]:{port}/{token}/ok", "address_not_allowed"),
+    ("https://100.64.0.1/{token}/ok", "address_not_allowed"),  # carrier-grade NAT
+    ("https://100.100.100.200/latest/meta-data/", "address_not_allowed"),  # a cloud metadata address
+    ("https://[2002:7f00:1::]:{port}/{token}/ok", "address_not_allowed"),  # 6to4 form of 127.0.0.1
+    ("https://[64:ff9b::7f00:1]:{port}/{token}/ok", "address_not_allowed"),  # NAT64 form of 127.0.0.1
     ("https://private.example.test/{token}/ok", "address_not_allowed"),
     ("https://rebind.example.test/{token}/ok", "address_not_allowed"),
     ("https://b\u00fccher.example.test/{token}/ok", "address_not_allowed"),
