@@ -2,7 +2,8 @@
 project's RunPod emulator): no 5xx, and every response as the schema documents it.
 
 Bounded in time (``--max-time``, a few examples per operation) so it fits in CI; the admin key
-is sent, so admin and RunPod-proxy routes are exercised too.
+is sent, so admin and RunPod-proxy routes are exercised too, and the stateful phase follows the
+OpenAPI links from the enqueue answers to the job routes (``app/docs/links.py``).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def test_the_fuzzer_finds_no_server_error_and_no_schema_violation(fuzzed: Gatewa
         str(Path(sys.executable).with_name("schemathesis")),
         "run",
         f"{fuzzed.url}/schema/openapi.json",
-        "--phases=examples,coverage,fuzzing",
+        "--phases=examples,coverage,fuzzing,stateful",
         "--checks=not_a_server_error,response_schema_conformance",
         f"--header=Authorization: Bearer {ADMIN_KEY}",
         "--max-examples=5",
@@ -66,4 +67,5 @@ def test_the_fuzzer_finds_no_server_error_and_no_schema_violation(fuzzed: Gatewa
         *(f"--exclude-path={path}" for path in KNOWN_FINDINGS),
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=MAX_TIME_S + 60, cwd=tmp_path)
+    print(run.stdout[-4_000:])  # the run's summary (phases, operations, cases) in the test log
     assert run.returncode == 0, run.stdout[-20_000:] + run.stderr[-5_000:]
