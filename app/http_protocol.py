@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import httptools
@@ -76,23 +77,30 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if cls.limits is None:
             cls.limits = load_server_limits(os.environ)
         self._limits: ServerLimits = cls.limits
+        # One timer per connection, re-armed only when it fires early: a keep-alive request
+        # moves ``_deadline`` forward instead of allocating timers (two per request otherwise).
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
+        self._on_deadline: Callable[[], None] | None = None
         self._in_head = True
-        self._head_bytes = 0
+        self._head_bytes = 0  # raw bytes of the head so far (a guard before the parser has a header)
+        self._head_size = 0  # parsed URL and header bytes (the exact figure)
         self._header_count = 0
-        self._url_bytes = 0
+        self._body_length: int | None = 0  # declared; None for a chunked body
         self._body_expected = False
         self._body_window_bytes = 0
-        self._body_remaining: int | None = None
 
     # connection ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm(self._limits.header_timeout_s, self._head_timed_out)
+        self._expect_by(self._limits.header_timeout_s, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._on_deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -121,76 +129,79 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_size = 0
         self._header_count = 0
-        self._url_bytes = 0
-        if self._timer is None:  # a keep-alive request: its head starts now
-            self._arm(self._limits.header_timeout_s, self._head_timed_out)
+        self._body_length = 0
+        if self._on_deadline is None:  # a keep-alive request: its head starts now
+            self._expect_by(self._limits.header_timeout_s, self._head_timed_out)
 
     def on_url(self, url: bytes) -> None:
-        self._url_bytes += len(url)
-        if self._url_bytes > MAX_LINE_BYTES:
+        self._head_size += len(url)
+        if self._head_size > MAX_LINE_BYTES:
             raise _Refused(414, "The request URL is too long", "url_too_long")
-        super().on_url(url)
+        self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # uvicorn's on_header (lower-cased name, Expect: 100-continue) with our counts inlined:
+        # this runs for every header of every request.
+        size = len(name) + len(value)
+        self._head_size += size + 4
         self._header_count += 1
-        if len(name) + len(value) > MAX_LINE_BYTES or self._header_count > MAX_HEADERS:
+        if size > MAX_LINE_BYTES or self._header_count > MAX_HEADERS:
             raise _Refused(431, "A request header is too large, or there are too many", "headers_too_large")
-        super().on_header(name, value)
+        name = name.lower()
+        if name == b"content-length":
+            self._body_length = int(value) if value.isdigit() else 0
+        elif name == b"transfer-encoding":
+            self._body_length = None
+        elif name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        head = self._url_bytes + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if head > self._limits.max_header_bytes:
+        if self._head_size > self._limits.max_header_bytes:
             raise _Refused(431, "The request headers are too large", "headers_too_large")
         self._in_head = False
-        self._disarm()
+        self._on_deadline = None
         super().on_headers_complete()
-        self._body_remaining = self._content_length()
-        self._body_expected = self._body_remaining != 0
+        self._body_expected = self._body_length != 0
         if self._body_expected and not self.parser.should_upgrade():
             self._body_window_bytes = 0
-            self._arm(self._limits.body_timeout_s, self._body_window_ended)
+            self._expect_by(self._limits.body_timeout_s, self._body_window_ended)
 
     def on_body(self, body: bytes) -> None:
         self._body_window_bytes += len(body)
-        if self._body_remaining is not None:
-            self._body_remaining -= len(body)
+        if self._body_length is not None:
+            self._body_length -= len(body)
         super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._body_expected = False
-        self._disarm()
+        self._on_deadline = None
         self._in_head = True  # what arrives next is the next request's head
         self._head_bytes = 0
         super().on_message_complete()
 
-    # timers ----------------------------------------------------------------------------------
+    # deadlines -------------------------------------------------------------------------------
 
-    def _content_length(self) -> int | None:
-        """The declared body length; None for a chunked body (its length is unknown)."""
-        for name, value in self.headers:
-            if name == b"content-length":
-                try:
-                    return int(value)
-                except ValueError:
-                    return 0
-            if name == b"transfer-encoding":
-                return None
-        return 0
+    def _expect_by(self, delay: float, on_deadline: Callable[[], None]) -> None:
+        """Call ``on_deadline`` in ``delay`` seconds unless the phase ends first (``_on_deadline = None``)."""
+        self._deadline = self.loop.time() + delay
+        self._on_deadline = on_deadline
+        if self._timer is None:
+            self._timer = self.loop.call_at(self._deadline, self._check_deadline)
 
-    def _arm(self, delay: float, callback: Any) -> None:
-        self._disarm()
-        self._timer = self.loop.call_later(delay, callback)
-
-    def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if self._on_deadline is None or self.transport.is_closing():
+            return
+        if self.loop.time() < self._deadline:  # the phase was moved on meanwhile: wait for its deadline
+            self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+            return
+        on_deadline, self._on_deadline = self._on_deadline, None
+        on_deadline()
 
     def _head_timed_out(self) -> None:
-        self._timer = None
-        if self.transport.is_closing():
-            return
         if self._head_bytes == 0:
             self.transport.close()  # nothing was asked: nothing to answer
             return
@@ -198,15 +209,14 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._refuse(_Refused(408, "The request headers did not arrive in time", "request_timeout"))
 
     def _body_window_ended(self) -> None:
-        self._timer = None
-        if self.transport.is_closing() or not self._body_expected:
+        if not self._body_expected:
             return
-        needed = BODY_MIN_BYTES if self._body_remaining is None else min(BODY_MIN_BYTES, self._body_remaining)
+        needed = BODY_MIN_BYTES if self._body_length is None else min(BODY_MIN_BYTES, self._body_length)
         waiting_for_app = self.flow.read_paused or self.cycle.waiting_for_100_continue
         if waiting_for_app or self._body_window_bytes >= needed:
             # Progress, or the app has not asked for the body yet (the peer is not to blame).
             self._body_window_bytes = 0
-            self._arm(self._limits.body_timeout_s, self._body_window_ended)
+            self._expect_by(self._limits.body_timeout_s, self._body_window_ended)
             return
         log.info("http_body_timeout", timeout_s=self._limits.body_timeout_s)
         # The app may have answered already (a 401 before reading): then there is nothing to say.
@@ -215,7 +225,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def _refuse(self, refused: _Refused, *, answer: bool = True) -> None:
         """Answer with ``refused`` (unless a response is under way) and close the connection."""
-        self._disarm()
+        self._on_deadline = None
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             answer = answer and not cycle.response_started
