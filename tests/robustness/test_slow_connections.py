@@ -128,3 +128,18 @@ def test_a_normal_request_still_works(served: GatewayProcess) -> None:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         raw, _elapsed, _closed = read_until_closed(sock, SLACK_S)
     assert raw.startswith(b"HTTP/1.1 200")
+
+
+def test_a_keep_alive_request_trickled_after_a_good_one_times_out(served: GatewayProcess) -> None:
+    with connect(served.url) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first or not first.rstrip().endswith(b"}"):
+            first += sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        _trickle(sock, b"X-Slow: 1234567890", HEADER_TIMEOUT_S + 1)
+        raw, _elapsed, closed = read_until_closed(sock, HEADER_TIMEOUT_S + SLACK_S)
+    assert closed
+    status, error = status_and_error(raw)
+    assert (status, error["code"]) == (408, "request_timeout")
