@@ -117,6 +117,21 @@ class Keys:
         """The pub/sub channel that tells every replica to reload routing.yaml."""
         return f"{self.prefix}routing:reload"
 
+    # billing (``app/billing/ledger.py``): one hash tag per API key, so a key's balance, holds
+    # and ledger are touched together by one script ------------------------------------------
+
+    def balance(self, key_id: str) -> str:
+        """A key's balance in integer micro-USD."""
+        return f"{self.prefix}bal:{{{key_id}}}"
+
+    def hold(self, key_id: str, job_id: str) -> str:
+        """What a running job holds of its key's balance until it settles."""
+        return f"{self.prefix}hold:{{{key_id}}}:{job_id}"
+
+    def ledger(self, key_id: str) -> str:
+        """A key's ledger: a stream of holds, settlements, refunds and top-ups."""
+        return f"{self.prefix}ledger:{{{key_id}}}"
+
     # webhook outbox (``app/webhooks/storage.py``) -------------------------------------------
 
     def webhook_delivery(self, delivery_id: str) -> str:

@@ -14,6 +14,9 @@ class EmulatorEndpoint(msgspec.Struct, frozen=True):
     handler: str | Callable[..., Any]  # "module:function" or the callable itself
     concurrency: int = 1  # jobs this endpoint runs at once (its "workers")
     env: dict[str, str] = {}  # set in os.environ before the handler module is imported
+    # runpod.serverless.start's flag: a generator job's output is the list of its yields
+    # (off: only /stream sees them and the output is an empty list, as on RunPod)
+    return_aggregate_stream: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.handler, str):

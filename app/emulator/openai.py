@@ -11,6 +11,7 @@ hangs up cancels the job. The job record is dropped once answered: no one knows 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -37,7 +38,15 @@ def _openai_error(message: str, error_type: str = "server_error") -> dict[str, A
 
 
 def error_object(error: Any) -> tuple[int, dict[str, Any]]:
-    """A FAILED job's ``error`` as an OpenAI error object, with its HTTP status."""
+    """A FAILED job's ``error`` as an OpenAI error object, with its HTTP status.
+
+    A JSON-encoded object (how our workers send errors through the runpod SDK) counts as
+    the object it encodes. How RunPod's own OpenAI route renders a failed job is not
+    documented; this is the emulator's assumption.
+    """
+    if isinstance(error, str) and error.startswith("{"):
+        with contextlib.suppress(msgspec.DecodeError):
+            error = msgspec.json.decode(error)
     if isinstance(error, dict):
         return (400 if error.get("type") == "invalid_request_error" else 500), error
     message = error if isinstance(error, str) else msgspec.json.encode(error).decode()

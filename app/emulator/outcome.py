@@ -1,4 +1,4 @@
-"""What a handler's return value, yields or exception mean for the job (runpod SDK rules).
+"""A finished job attempt, and how the values a handler produced are recorded.
 
 Values are snapshotted as JSON (``msgspec.Raw``) the moment they leave the handler, so a
 handler that keeps mutating an object cannot change what was reported, and a value that
@@ -45,31 +45,6 @@ def exception_error(exc: BaseException, worker_id: str) -> msgspec.Raw:
         "runpod_version": "emulator",
     }
     return snapshot(json.dumps(info))
-
-
-def returned(value: Any) -> Outcome:
-    """A plain (non-generator) handler's return value, as ``rp_job.run_job`` reads it.
-
-    From a dict, ``error`` and ``refresh_worker`` are popped; a truthy ``error`` fails the
-    job with that value (any JSON) and the rest is dropped. An empty dict means no output.
-    """
-    if isinstance(value, dict):
-        rest = dict(value)
-        error = rest.pop("error", None)
-        rest.pop("refresh_worker", None)
-        if error:
-            return Outcome(error=snapshot(error))
-        return Outcome(output=snapshot(rest) if rest else None)
-    return Outcome(output=snapshot(value))
-
-
-def yielded_error(item: Any) -> Any:
-    """The truthy ``error`` of a yielded dict (which ends a generator job FAILED), else None."""
-    if isinstance(item, dict):
-        error = item.get("error")
-        if error:
-            return error
-    return None
 
 
 def chunk(item: Any) -> Chunk:

@@ -183,7 +183,9 @@ class EndpointRunner:
         deadline = asyncio.timeout(job.execution_timeout_s)
         try:
             async with deadline:
-                outcome = await execute(handler, arg, on_chunk, stop, worker_id)
+                outcome = await execute(
+                    handler, arg, on_chunk, stop, worker_id, aggregate_stream=self.spec.return_aggregate_stream
+                )
         except TimeoutError:
             if not deadline.expired():
                 raise

@@ -18,7 +18,9 @@ import msgspec
 import yaml
 
 from app.routing.schema import (
+    INFERENCE_TYPES,
     SURFACES,
+    BillingConfig,
     LimitsConfig,
     LocalConfig,
     LocalEndpoint,
@@ -79,7 +81,8 @@ def _convert(raw: Any, schema: type[Any], path: str, problems: list[tuple[str, s
         return msgspec.convert(raw, schema)
     except msgspec.ValidationError as exc:
         text = str(exc)
-        match = re.search(r" - at `\$(?P<at>[^`]*)`$", text)
+        # msgspec names a bad mapping key as "at `key` in `$.path`".
+        match = re.search(r" - at `(?:key` in `)?\$(?P<at>[^`]*)`$", text)
         message = text[: match.start()] if match else text
         where = _join(path, match.group("at")) if match else path
         field = re.search(r"(?:unknown|missing required) field `([^`]+)`", message)
@@ -124,6 +127,7 @@ def _validate(raw: Any, problems: list[tuple[str, str]]) -> RoutingConfig | None
         if surface is not None:
             surfaces[str(name)] = surface
     limits = _validate_limits(raw.get("limits") or {}, problems)
+    billing = _convert(raw.get("billing") or {}, BillingConfig, "billing", problems)
     if problems:
         return None
     return RoutingConfig(
@@ -131,6 +135,7 @@ def _validate(raw: Any, problems: list[tuple[str, str]]) -> RoutingConfig | None
         surfaces=surfaces,  # type: ignore[arg-type]
         local=local or LocalConfig(),
         limits=limits or LimitsConfig(),
+        billing=billing or BillingConfig(),
     )
 
 
@@ -224,6 +229,7 @@ def _validate_surface(
             _check_url(route.base_url, f"{mpath}.base_url", problems)
         if route.pass_through and name not in ("images", "transcribe"):
             problems.append((f"{mpath}.pass_through", "only images and transcribe routes filter handler keys"))
+        _check_catalogue_entry(name, route, mpath, problems)
     default = raw.get("default_model")
     if default is not None and default not in seen:
         problems.append((f"{path}.default_model", f"{default!r} is not a model of this surface"))
@@ -236,6 +242,26 @@ def _validate_surface(
         policy=shell.policy,
         models=models,
     )
+
+
+def _check_catalogue_entry(surface: str, route: ModelRoute, path: str, problems: list[tuple[str, str]]) -> None:
+    """What the schema alone cannot say about a model's native catalogue entry."""
+    served = INFERENCE_TYPES[surface]  # type: ignore[index]
+    for kind in route.inference_types:
+        if kind not in served:
+            problems.append((f"{path}.inference_types", f"{kind!r} is not a task of {surface}; expected {served}"))
+    limits = route.info.limits
+    for key, value in limits.items():
+        if key.startswith(("min_", "max_")) and (isinstance(value, bool) or not isinstance(value, int | float)):
+            problems.append((f"{path}.info.limits.{key}", "must be a number"))
+    for key, low in limits.items():
+        high = limits.get("max_" + key[4:]) if key.startswith("min_") else None
+        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+            problems.append((f"{path}.info.limits.{key}", f"is above max_{key[4:]}"))
+    voices = {voice.slug for language in route.languages for voice in language.voices}
+    default_voice = route.info.defaults.get("voice")
+    if voices and default_voice is not None and default_voice not in voices:
+        problems.append((f"{path}.info.defaults.voice", f"{default_voice!r} is not one of the model's voices"))
 
 
 def parse_routing(text: str, source: str = "routing.yaml", env: Mapping[str, str] | None = None) -> LoadedRouting:

@@ -6,11 +6,24 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Surface = Literal["chat", "images", "transcribe", "embeddings"]
-SURFACES: tuple[Surface, ...] = ("chat", "images", "transcribe", "embeddings")
+Surface = Literal["chat", "images", "transcribe", "embeddings", "speech", "music", "video"]
+SURFACES: tuple[Surface, ...] = ("chat", "images", "transcribe", "embeddings", "speech", "music", "video")
 Mode = Literal["sync", "async"]
 
+# The native task vocabulary as the models catalogue spells it (reference §4.1.6), per surface:
+# a model may list only the inference types its surface's worker can run.
+INFERENCE_TYPES: dict[Surface, tuple[str, ...]] = {
+    "images": ("txt2img", "img2img", "img-rmbg", "img-upscale"),
+    "chat": ("img2txt",),
+    "transcribe": ("video2text", "audio2text", "video_file2text", "audio_file2text"),
+    "embeddings": ("txt2embedding",),
+    "speech": ("txt2audio",),
+    "music": ("txt2music",),
+    "video": ("txt2video", "img2video", "aud2video"),
+}
+
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -39,6 +52,66 @@ class Policy(_Strict, frozen=True):
         }
 
 
+InfoValue = str | int | float | bool | list[int | float | str]
+
+
+class ModelInfo(_Strict, frozen=True):
+    """``info`` as the models catalogue publishes it. The keys inside are an open set (reference
+    §4.1.4); the ones the gateway knows (``min_width``, ``max_steps``, ...) are enforced."""
+
+    limits: dict[str, InfoValue] = {}
+    features: dict[str, bool] = {}
+    defaults: dict[str, InfoValue] = {}
+
+
+class Lora(_Strict, frozen=True):
+    name: str
+    display_name: str = ""
+
+
+class Voice(_Strict, frozen=True):
+    slug: str
+    name: str = ""
+    gender: Literal["male", "female"] | None = None
+
+
+class Language(_Strict, frozen=True):
+    slug: str
+    name: str = ""
+    voices: list[Voice] = []
+
+
+# What a price can scale with. ``steps`` is a task's step count (``inference_steps`` for music);
+# ``seconds`` is requested output length, ``media_seconds`` the length of input media.
+Quantity = Literal[
+    "pixels",
+    "steps",
+    "inference_steps",
+    "images",
+    "characters",
+    "seconds",
+    "frames",
+    "media_seconds",
+    "input_tokens",
+    "output_tokens",
+    "tokens",
+    "output_chars",
+    "speed",
+]
+QUANTITIES: tuple[str, ...] = Quantity.__args__  # type: ignore[attr-defined]
+
+
+class PricingRule(_Strict, frozen=True):
+    """``usd`` is the price of the reference request; each ``per`` quantity scales it linearly
+    (price * value / reference), each ``inverse`` one inversely (TTS speed: 2.0x costs half).
+    A rule without ``per`` is a flat price per request."""
+
+    usd: NonNegativeFloat
+    per: dict[Quantity, PositiveFloat] = {}
+    inverse: dict[Quantity, PositiveFloat] = {}
+    minimum_usd: NonNegativeFloat = 0.0
+
+
 class ModelRoute(_Strict, frozen=True):
     endpoint_id: str = ""
     upstream_model: str | None = None
@@ -47,6 +120,21 @@ class ModelRoute(_Strict, frozen=True):
     base_url: str | None = None
     pass_through: list[str] = []
     owned_by: str = "dryapi"
+    # The native catalogue (GET /api/v1/client/models) and its validation. A model with no
+    # inference_types serves only the OpenAI-compatible routes.
+    name: str | None = None
+    inference_types: list[str] = []
+    info: ModelInfo = ModelInfo()
+    loras: list[Lora] = []
+    languages: list[Language] = []
+    # One rule, or a list of rules whose prices add (app/billing/pricing.py).
+    pricing: PricingRule | list[PricingRule] | None = None
+
+    @property
+    def pricing_rules(self) -> tuple[PricingRule, ...]:
+        if self.pricing is None:
+            return ()
+        return tuple(self.pricing) if isinstance(self.pricing, list) else (self.pricing,)
 
 
 class SurfaceConfig(_Strict, frozen=True):
@@ -89,9 +177,26 @@ class LimitsConfig(_Strict, frozen=True):
     tiers: dict[str, TierLimits] = {}
 
 
+class BillingTier(_Strict, frozen=True):
+    # Every price is multiplied by this for keys of the tier (1.0: the published prices).
+    price_multiplier: NonNegativeFloat = 1.0
+
+
+class BillingConfig(_Strict, frozen=True):
+    """Pay-as-you-go balances: a job holds its quoted price at submit and settles when it ends."""
+
+    enabled: bool = False
+    # A key created without an explicit balance starts with this (the seeds' sign-up bonus).
+    initial_balance_usd: NonNegativeFloat = 5.0
+    # Settling may charge at most the hold * (1 + margin) when measured usage exceeds the quote.
+    settle_margin: NonNegativeFloat = 0.5
+    tiers: dict[str, BillingTier] = {}
+
+
 class RoutingConfig(_Strict, frozen=True):
     upstream: Upstream = Upstream()
     surfaces: dict[Surface, SurfaceConfig] = {}
     local: LocalConfig = LocalConfig()
     # Per-key rate limit tiers (app/limits.py enforces them).
     limits: LimitsConfig = LimitsConfig()
+    billing: BillingConfig = BillingConfig()

@@ -1,13 +1,18 @@
 """Normalise the many ways a RunPod worker or RunPod itself reports failure.
 
-Our handlers return ``{"error": {"type", "code", "message", "param"}}``; the runpod SDK
-turns a raised exception into a JSON-encoded string; worker-infinity answers
-``{"object": "error", ...}`` as the *output* of a COMPLETED job; others send plain strings
-or lists. A worker's ``invalid_request_error`` becomes our 400; anything else a 502.
+Our handlers return (or yield) ``{"error": "<JSON of {"type", "code", "message", "param"}>"}``;
+the runpod SDK passes a returned error through as is, turns a *yielded* error into
+``str(error)`` (a Python repr when a worker yields a dict, as stock worker-vllm does), a
+raised exception into a JSON-encoded string, and an exception inside a generator into
+``"handler: <message> \ntraceback: ..."``. worker-infinity answers ``{"object": "error", ...}``
+as the *output* of a COMPLETED job; others send plain strings or lists. Every encoded form
+is decoded back to the structure it carries: a worker's ``invalid_request_error`` becomes
+our 400 however it travelled; anything else a 502.
 """
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import msgspec
@@ -15,6 +20,23 @@ import msgspec
 from app.errors import GatewayError, InvalidRequest, Unavailable, UpstreamError
 
 _MAX_MESSAGE = 2000
+_MAX_REPR = 20_000  # longer "repr" strings are not parsed (literal_eval cost grows with size)
+_GENERATOR_TRACEBACK = " \ntraceback: "  # rp_job.run_job_generator's separator
+
+
+def _decode_structured(text: str) -> Any:
+    """The JSON (or Python-literal repr) value ``text`` encodes, else None."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        pass
+    if len(text) > _MAX_REPR:
+        return None
+    try:  # literal_eval evaluates literals only: no names, calls or attribute access
+        value = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, dict | list) else None
 
 
 def _clip(text: str) -> str:
@@ -26,10 +48,11 @@ def worker_error(error: Any) -> GatewayError:
     if isinstance(error, str):
         text = error.strip()
         if text.startswith(("{", "[")):
-            try:
-                return worker_error(msgspec.json.decode(text))
-            except msgspec.DecodeError:
-                pass
+            decoded = _decode_structured(text)
+            if decoded is not None:
+                return worker_error(decoded)
+        if text.startswith("handler: "):  # an exception in a generator: never show the traceback
+            text = text.removeprefix("handler: ").split(_GENERATOR_TRACEBACK, 1)[0].strip()
         return UpstreamError(_clip(text) or "The worker failed without a message", code="worker_error")
     if isinstance(error, list):
         parts = [worker_error(item).message for item in error] or ["The worker failed"]
@@ -41,7 +64,13 @@ def worker_error(error: Any) -> GatewayError:
             kind = str(error.get("error_type", "")).strip("<>").replace("class ", "").strip("'")
             message = f"{kind}: {error['error_message']}" if kind else str(error["error_message"])
             return UpstreamError(_clip(message), code="worker_exception")
-        message = _clip(str(error.get("message") or error.get("detail") or "The worker failed"))
+        raw_message = error.get("message")
+        if isinstance(raw_message, str) and raw_message.lstrip().startswith("{"):
+            # RunPod's OpenAI route wraps a FAILED job's error string as the message
+            inner = _decode_structured(raw_message.strip())
+            if isinstance(inner, dict) and ("type" in inner or "error" in inner or "error_message" in inner):
+                return worker_error(inner)
+        message = _clip(str(raw_message or error.get("detail") or "The worker failed"))
         error_type = error.get("type")
         code = error.get("code")
         if error_type == "invalid_request_error" or (error.get("object") == "error" and code in (400, 422, "400")):

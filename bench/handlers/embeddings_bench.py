@@ -10,6 +10,7 @@ Meant for a GPU machine with the embeddings image (BGE-M3 by default); prints a 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -47,12 +48,12 @@ def main() -> None:
     for batch in (int(b) for b in args.batch.split(",")):
         texts = [" ".join(words) + f" #{i}" for i in range(batch)]
         job = {"id": "bench", "input": {"model": args.model, "input": texts}}
-        handler(job)  # warm-up
+        asyncio.run(handler(job))  # warm-up
         samples = []
         tokens = 0
         for _ in range(args.runs):
             start = time.perf_counter()
-            output = handler(job)
+            output = asyncio.run(handler(job))
             samples.append(time.perf_counter() - start)
             tokens = int(output["usage"]["prompt_tokens"]) // batch
         median = statistics.median(samples)

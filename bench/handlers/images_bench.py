@@ -15,6 +15,7 @@ encoding and base64).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
@@ -74,7 +75,9 @@ def main() -> None:
 
     def one(seed: int) -> None:
         if args.handler:
-            out = handler({"id": "bench", "input": {**payload, "seed": seed}, EMULATOR_PROGRESS_KEY: lambda _: None})
+            out = asyncio.run(
+                handler({"id": "bench", "input": {**payload, "seed": seed}, EMULATOR_PROGRESS_KEY: lambda _: None})
+            )
             if "error" in out:
                 raise SystemExit(f"handler failed: {out['error']}")
         else:

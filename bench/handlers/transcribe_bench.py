@@ -20,6 +20,7 @@ instead (adds base64 decoding, PyAV decoding and output building).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import io
 import os
@@ -123,7 +124,7 @@ def main() -> None:
 
     def one() -> None:
         if args.handler:
-            out = handler({"id": "bench", "input": payload, EMULATOR_PROGRESS_KEY: lambda _: None})
+            out = asyncio.run(handler({"id": "bench", "input": payload, EMULATOR_PROGRESS_KEY: lambda _: None}))
             if "error" in out:
                 raise SystemExit(f"handler failed: {out['error']}")
         else:

@@ -1,11 +1,13 @@
-"""Create a RunPod template and serverless endpoint for each bundled worker.
+"""Create a RunPod serverless endpoint for each bundled worker (RunPod REST API v2).
 
     RUNPOD_API_KEY=... python deploy/runpod/create_endpoints.py --image-prefix ghcr.io/acme/ chat embeddings
     python deploy/runpod/create_endpoints.py --dry-run images      # print the request bodies only
 
-Reads ``deploy/runpod/<surface>.json`` (RunPod REST v1 bodies), sets the image, creates the
-template, then the endpoint with that template's id, and prints the environment variable
-the gateway's routing.yaml reads for each endpoint id.
+Reads ``deploy/runpod/<surface>.json``, whose ``endpoint`` is a v2 ``CreateEndpointRequest``
+(container settings inline, so no template is created), sets the image and network volume,
+POSTs it to ``/v2/serverless``, and prints the environment variable the gateway's
+routing.yaml reads for each endpoint id. REST v1 (rest.runpod.io/v1: a template, then an
+endpoint with its id) is retired; v2 is what RunPod documents now.
 """
 
 from __future__ import annotations
@@ -27,45 +29,48 @@ ENV_NAMES = {
     "transcribe": "RUNPOD_TRANSCRIBE_ENDPOINT_ID",
     "embeddings": "RUNPOD_EMBEDDINGS_ENDPOINT_ID",
 }
+DEFAULT_API_BASE = "https://api.runpod.io/v2"
 
 
-def bodies(surface: str, image_prefix: str, tag: str | None, network_volume: str | None) -> dict[str, Any]:
+def body(surface: str, image_prefix: str, tag: str | None, network_volume: str | None) -> dict[str, Any]:
+    """The ``CreateEndpointRequest`` for ``surface`` with the image and volume filled in."""
     spec: dict[str, Any] = json.loads((HERE / f"{surface}.json").read_text())
-    template = dict(spec["template"])
-    image = template["imageName"].removeprefix("REGISTRY/")
+    endpoint = dict(spec["endpoint"])
+    image = endpoint["image"].removeprefix("REGISTRY/")
     if tag:
         image = image.rsplit(":", 1)[0] + f":{tag}"
-    template["imageName"] = image_prefix + image
-    endpoint = dict(spec["endpoint"])
+    endpoint["image"] = image_prefix + image
     if network_volume:
-        endpoint["networkVolumeId"] = network_volume
-    else:
-        endpoint.pop("networkVolumeId", None)
-    return {"template": template, "endpoint": endpoint}
+        endpoint["networkVolumes"] = [network_volume]
+    else:  # each new worker downloads the weights (or the image carries them)
+        endpoint.pop("networkVolumes", None)
+    return endpoint
 
 
-def create(client: httpx.Client, surface: str, spec: dict[str, Any]) -> str:
-    template = client.post("/templates", json=spec["template"])
-    template.raise_for_status()
-    endpoint_body = spec["endpoint"] | {"templateId": template.json()["id"]}
-    endpoint = client.post("/endpoints", json=endpoint_body)
-    endpoint.raise_for_status()
-    endpoint_id: str = endpoint.json()["id"]
+def create(client: httpx.Client, endpoint: dict[str, Any]) -> str:
+    response = client.post("/serverless", json=endpoint)
+    if response.is_error:  # v2 answers RFC 9457 problems: title, status, detail, errors[]
+        raise SystemExit(f"RunPod refused {endpoint['name']}: HTTP {response.status_code} {response.text[:500]}")
+    endpoint_id: str = response.json()["id"]
     return endpoint_id
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("surfaces", nargs="*", default=list(SURFACES), choices=SURFACES)
+    parser.add_argument("surfaces", nargs="*", help=f"any of {', '.join(SURFACES)} (default: all)")
     parser.add_argument("--image-prefix", default="", help="registry prefix, e.g. ghcr.io/acme/")
     parser.add_argument("--tag", help="image tag (default: the one in the JSON)")
-    parser.add_argument("--network-volume", help="network volume id for model weights (HF_HOME)")
-    parser.add_argument("--api-base", default=os.environ.get("RUNPOD_REST_BASE", "https://rest.runpod.io/v1"))
+    parser.add_argument("--network-volume", help="network volume id for model weights (mounted at /runpod-volume)")
+    parser.add_argument("--api-base", default=os.environ.get("RUNPOD_REST_BASE", DEFAULT_API_BASE))
     parser.add_argument("--dry-run", action="store_true", help="print the bodies; create nothing")
     args = parser.parse_args(argv)
-    specs = {s: bodies(s, args.image_prefix, args.tag, args.network_volume) for s in args.surfaces}
+    surfaces = args.surfaces or list(SURFACES)
+    unknown = sorted(set(surfaces) - set(SURFACES))
+    if unknown:
+        parser.error(f"unknown surface(s): {', '.join(unknown)}")
+    bodies = {s: body(s, args.image_prefix, args.tag, args.network_volume) for s in surfaces}
     if args.dry_run:
-        print(json.dumps(specs, indent=2))
+        print(json.dumps(bodies, indent=2))
         return 0
     api_key = os.environ.get("RUNPOD_API_KEY")
     if not api_key:
@@ -73,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     headers = {"authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=args.api_base, headers=headers, timeout=60) as client:
-        for surface, spec in specs.items():
-            print(f"export {ENV_NAMES[surface]}={create(client, surface, spec)}")
+        for surface, endpoint in bodies.items():
+            print(f"export {ENV_NAMES[surface]}={create(client, endpoint)}")
     return 0
 
 

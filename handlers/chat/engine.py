@@ -12,7 +12,7 @@ import os
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, overload
 
 from handlers.common.errors import HandlerError
 
@@ -87,6 +87,10 @@ class ChatSettings:
     trust_remote_code: bool
     baked_dir: Path
     vllm_args: dict[str, Any] = field(default_factory=dict)
+    # Streaming: deltas are merged into one yield (one HTTP post to RunPod each) until this
+    # much time has passed since the last yield or this many deltas are waiting; 0 = off.
+    stream_interval_s: float = 0.05
+    stream_max_deltas: int = 64
 
     @classmethod
     def from_env(cls) -> ChatSettings:
@@ -104,6 +108,8 @@ class ChatSettings:
             default_max_tokens=_int_env("CHAT_DEFAULT_MAX_TOKENS"),
             trust_remote_code=os.environ.get("CHAT_TRUST_REMOTE_CODE", "").lower() in ("1", "true", "yes"),
             baked_dir=Path(os.environ.get("CHAT_BAKED_DIR") or DEFAULT_BAKED_DIR),
+            stream_interval_s=_float_env("CHAT_STREAM_INTERVAL_MS", default=50.0) / 1000,
+            stream_max_deltas=_int_env("CHAT_STREAM_MAX_DELTAS") or 64,
             vllm_args={
                 "gpu_memory_utilization": _float_env("GPU_MEMORY_UTILIZATION") or 0.90,
                 "tensor_parallel_size": _int_env("TENSOR_PARALLEL_SIZE") or 1,
@@ -158,25 +164,75 @@ def _int_env(name: str) -> int | None:
         raise HandlerError(f"{name} must be an integer, not {raw!r}") from None
 
 
-def _float_env(name: str) -> float | None:
+@overload
+def _float_env(name: str) -> float | None: ...
+@overload
+def _float_env(name: str, *, default: float) -> float: ...
+def _float_env(name: str, *, default: float | None = None) -> float | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
-        return None
+        return default
     try:
         return float(raw)
     except ValueError:
         raise HandlerError(f"{name} must be a number, not {raw!r}") from None
 
 
-async def load_engine(settings: ChatSettings) -> ChatEngine:
-    """Build the configured engine; the caller keeps it for the life of the worker."""
+def context_limit(config: Any) -> int | None:
+    """The longest context ``config`` (a transformers model config) supports, as vLLM derives it.
+
+    ``max_position_embeddings``, stretched by a rope scaling factor for the scaling types that
+    extend the context (yarn, dynamic, linear); llama3/longrope configs already state their
+    full length in ``max_position_embeddings``.
+    """
+    text_config = getattr(config, "text_config", None) or config
+    limit = getattr(text_config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    scaling = getattr(text_config, "rope_scaling", None) or {}
+    kind = scaling.get("rope_type") or scaling.get("type")
+    factor = scaling.get("factor")
+    if kind in ("yarn", "dynamic", "linear") and isinstance(factor, int | float) and factor > 1:
+        base = scaling.get("original_max_position_embeddings") or limit
+        return int(base * factor)
+    return limit
+
+
+def check_max_model_len(settings: ChatSettings, config: Any) -> None:
+    """Refuse a ``CHAT_MAX_MODEL_LEN`` beyond what the model supports, naming both numbers."""
+    limit = context_limit(config)
+    if settings.max_model_len is not None and limit is not None and settings.max_model_len > limit:
+        raise HandlerError(
+            f"CHAT_MAX_MODEL_LEN={settings.max_model_len} exceeds the context of {settings.model} "
+            f"({limit} tokens); set CHAT_MAX_MODEL_LEN to {limit} or less, or unset it",
+            code="model_load_failed",
+        )
+
+
+def build_engine(settings: ChatSettings) -> ChatEngine:
+    """Build the configured engine, blocking until the weights are loaded (and compiled).
+
+    Called before ``runpod.serverless.start`` (no event loop running: vLLM starts its output
+    task on the first request), so the worker takes no job it cannot serve yet and FlashBoot
+    snapshots a loaded worker.
+    """
     kind = settings.engine_kind()
     if kind == "vllm":
         if not vllm_installed():
             raise HandlerError("CHAT_ENGINE=vllm but vllm is not installed", code="engine_unavailable")
         from handlers.chat.engine_vllm import VLLMEngine
 
-        return await VLLMEngine.load(settings)
+        return VLLMEngine.build(settings)
     from handlers.chat.engine_transformers import TransformersEngine
 
-    return await TransformersEngine.load(settings)
+    return TransformersEngine.build(settings)
+
+
+async def load_engine(settings: ChatSettings) -> ChatEngine:
+    """Build the configured engine from inside a job (local runs and tests): in a thread for
+    transformers; on the loop for vLLM, whose engine must be created in the process's loop."""
+    if settings.engine_kind() == "vllm":
+        return build_engine(settings)
+    import asyncio
+
+    return await asyncio.to_thread(build_engine, settings)

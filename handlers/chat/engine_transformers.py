@@ -7,10 +7,10 @@ the global torch RNG (what ``seed`` sets) and the CPU cores are shared by every 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator
@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from transformers import (
     AsyncTextIteratorStreamer,
+    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     GenerationConfig,
@@ -28,7 +29,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from handlers.chat.engine import ChatSettings, Delta, EngineKind, FinishReason, SamplingOptions
+from handlers.chat.engine import ChatSettings, Delta, EngineKind, FinishReason, SamplingOptions, check_max_model_len
 from handlers.chat.stops import StopMatcher
 from handlers.common.errors import HandlerError, InvalidInput
 
@@ -105,13 +106,12 @@ class TransformersEngine:
         self._lock = threading.Lock()
 
     @classmethod
-    async def load(cls, settings: ChatSettings) -> TransformersEngine:
-        return await asyncio.to_thread(cls._load_sync, settings)
-
-    @classmethod
-    def _load_sync(cls, settings: ChatSettings) -> TransformersEngine:
+    def build(cls, settings: ChatSettings) -> TransformersEngine:
+        """Load tokenizer and weights (blocking)."""
         started = time.monotonic()
         path = settings.model_path()
+        config = AutoConfig.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
+        check_max_model_len(settings, config)
         cuda = torch.cuda.is_available()
         dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
@@ -223,7 +223,14 @@ class TransformersEngine:
 
 
 def chat_template_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]]) -> list[int]:
-    """Render ``messages`` with the tokenizer's chat template; the template supplies BOS itself."""
+    """Token ids of ``messages`` rendered with the tokenizer's chat template.
+
+    Only the template's own text may produce control tokens: message text is tokenized with
+    special tokens split into plain text, so a user writing ``<|im_end|>`` or ``<|eot_id|>``
+    cannot end a turn or forge a system message. The template renders placeholders (keeping
+    the text's outer whitespace, so a template that trims still trims), and each placeholder
+    is replaced by its text's ids. The template supplies BOS itself.
+    """
     if not getattr(tokenizer, "chat_template", None):
         raise HandlerError(
             "this model has no chat template; use /v1/completions with a prompt",
@@ -231,9 +238,33 @@ def chat_template_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[st
         )
     from jinja2 import TemplateError
 
+    texts: dict[str, str] = {}
+    masked: list[dict[str, Any]] = []
+    for message in messages:
+        copy_ = dict(message)
+        for key in ("content", "name"):
+            value = copy_.get(key)
+            if isinstance(value, str) and value.strip():
+                mark = f"{_MARK}{len(texts)}{_MARK}"
+                texts[mark] = value.strip()
+                core_start = len(value) - len(value.lstrip())
+                copy_[key] = value[:core_start] + mark + value[core_start + len(texts[mark]) :]
+        masked.append(copy_)
     try:
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = str(tokenizer.apply_chat_template(masked, tokenize=False, add_generation_prompt=True))
     except TemplateError as exc:
         # Templates reject what the model cannot take (e.g. a system role); say what they said.
         raise InvalidInput("messages", f"the model's chat template rejected the messages: {exc}") from None
-    return list(tokenizer(str(text), add_special_tokens=False)["input_ids"])
+    ids: list[int] = []
+    for piece in _MARKS.split(text):
+        if piece in texts:
+            ids += tokenizer(texts[piece], add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        elif piece:
+            ids += tokenizer(piece, add_special_tokens=False)["input_ids"]
+    return ids
+
+
+# A private-use character, in no special token. Client text never reaches the rendered template
+# (only marks do), so a mark typed by a client cannot pull in anything but plain text.
+_MARK = "\ue000"
+_MARKS = re.compile(f"({_MARK}\\d+{_MARK})")

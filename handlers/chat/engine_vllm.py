@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from handlers.chat.engine import ChatSettings, Delta, EngineKind, SamplingOptions
+from handlers.chat.engine import ChatSettings, Delta, EngineKind, SamplingOptions, check_max_model_len
 from handlers.chat.engine_transformers import chat_template_ids
 from handlers.common.errors import HandlerError
 
@@ -34,14 +34,17 @@ class VLLMEngine:
         self._defaults = defaults
 
     @classmethod
-    async def load(cls, settings: ChatSettings) -> VLLMEngine:
-        # Created on the running loop: AsyncLLM starts its output handler task there.
-        from transformers import AutoTokenizer
+    def build(cls, settings: ChatSettings) -> VLLMEngine:
+        """Load and compile the model. Best called before any event loop runs: AsyncLLM then
+        starts its output handler on the first request, in the loop that serves jobs."""
+        from transformers import AutoConfig, AutoTokenizer
         from vllm import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
         started = time.monotonic()
         path = settings.model_path()
+        # vLLM would refuse too, deep in its config code; this says which setting to change.
+        check_max_model_len(settings, AutoConfig.from_pretrained(path, trust_remote_code=settings.trust_remote_code))
         args: dict[str, Any] = {k: v for k, v in settings.vllm_args.items() if v is not None}
         if settings.max_model_len:
             args["max_model_len"] = settings.max_model_len

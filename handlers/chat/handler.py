@@ -3,25 +3,30 @@
 ``handler(job)`` is an async generator started with ``return_aggregate_stream``, as
 worker-vllm is: a sync call yields one ``chat.completion`` (RunPod's output is then a
 one-element list), a stream yields SSE text pieces ending ``data: [DONE]``. A failure
-yields ``{"error": {...}}``, which makes the SDK mark the job FAILED. Prompts and
-outputs are never logged nor echoed in errors.
+yields ``{"error": "<JSON>"}`` (a string: the SDK turns a yielded dict into its repr), which
+makes the SDK mark the job FAILED. Prompts and outputs are never logged nor echoed in errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+import os
+from collections.abc import AsyncGenerator, MutableMapping
 from contextlib import aclosing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from handlers.chat.engine import ChatEngine, ChatSettings, SamplingOptions, load_engine
+from handlers.chat.coalesce import coalesce
+from handlers.chat.engine import ChatEngine, ChatSettings, Delta, SamplingOptions, build_engine, load_engine
 from handlers.chat.openai_format import DONE, ResponseBuilder, models_list
 from handlers.chat.schema import ChatJob, Sampling, parse_job
 from handlers.common.errors import HandlerError, InvalidInput, server_error
 
 log = logging.getLogger("dryapi.handlers.chat")
+
+NETWORK_VOLUME = Path("/runpod-volume")  # where RunPod mounts an endpoint's network volume
 
 
 @dataclass(frozen=True)
@@ -35,33 +40,55 @@ _loaded: _Loaded | None = None
 _load_lock = asyncio.Lock()
 
 
+_load_failure: HandlerError | None = None  # a failed load at start: every job reports it
+
+
+def _describe_load_failure(settings: ChatSettings, exc: Exception) -> HandlerError:
+    if isinstance(exc, HandlerError):
+        return exc
+    # Loading sees no client data, so its message is safe to show: it names what operators
+    # must fix (a wrong id, offline mode, out of memory).
+    log.error("chat model %s failed to load: %s", settings.model, type(exc).__name__, exc_info=exc)
+    return HandlerError(
+        f"the chat model {settings.model!r} failed to load: {type(exc).__name__}: {str(exc)[:300]}",
+        code="model_load_failed",
+    )
+
+
+def preload() -> None:
+    """Build the engine now, blocking: ``python -m handlers.chat.handler`` calls this before
+    ``runpod.serverless.start``. A failure is kept and reported by every job."""
+    global _loaded, _load_failure
+    settings = ChatSettings.from_env()
+    try:
+        _loaded = _Loaded(settings, build_engine(settings))
+    except Exception as exc:
+        _load_failure = _describe_load_failure(settings, exc)
+
+
 async def get_engine() -> _Loaded:
-    """The worker's engine, loaded on the first job and kept for the life of the process."""
+    """The worker's engine: preloaded at start on RunPod, else loaded on the first job."""
     global _loaded
+    if _load_failure is not None:  # a fresh exception each time: re-raising one grows its traceback
+        failure = _load_failure
+        raise HandlerError(failure.message, type=failure.type, code=failure.code, param=failure.param)
     if _loaded is None:
         async with _load_lock:
             if _loaded is None:
                 settings = ChatSettings.from_env()
                 try:
                     engine = await load_engine(settings)
-                except HandlerError:
-                    raise
                 except Exception as exc:
-                    # Loading sees no client data, so its message is safe to show: it names
-                    # what operators must fix (a wrong id, offline mode, out of memory).
-                    log.exception("chat model %s failed to load", settings.model)
-                    raise HandlerError(
-                        f"the chat model {settings.model!r} failed to load: {type(exc).__name__}: {str(exc)[:300]}",
-                        code="model_load_failed",
-                    ) from None
+                    raise _describe_load_failure(settings, exc) from None
                 _loaded = _Loaded(settings, engine)
     return _loaded
 
 
 def unload_engine() -> None:
     """Forget the loaded engine so the next job reads the environment again (tests, reloads)."""
-    global _loaded
+    global _loaded, _load_failure
     _loaded = None
+    _load_failure = None
 
 
 async def handler(job: dict[str, Any]) -> AsyncGenerator[Any, None]:
@@ -85,7 +112,8 @@ async def handler(job: dict[str, Any]) -> AsyncGenerator[Any, None]:
         )
         if request.stream:
             # aclosing: a client that leaves closes the engine's generator now, not at GC time.
-            async with aclosing(_stream(engine, prompt_ids, options, builder)) as events:
+            deltas = coalesce(engine.generate(prompt_ids, options), loaded.settings)
+            async with aclosing(_stream(deltas, options, builder)) as events:
                 async for event in events:
                     yield event
         else:
@@ -150,14 +178,14 @@ async def _complete(
 
 
 async def _stream(
-    engine: ChatEngine, prompt_ids: list[int], options: SamplingOptions, builder: ResponseBuilder
+    deltas: AsyncGenerator[Delta, None], options: SamplingOptions, builder: ResponseBuilder
 ) -> AsyncGenerator[str, None]:
     for index in range(options.n):
         opening = builder.role_chunk(index)
         if opening is not None:
             yield opening
     completion_tokens = 0
-    async with aclosing(engine.generate(prompt_ids, options)) as deltas:
+    async with aclosing(deltas):
         async for delta in deltas:
             if delta.text:
                 yield builder.text_chunk(delta.index, delta.text)
@@ -169,16 +197,30 @@ async def _stream(
     yield DONE
 
 
-if __name__ == "__main__":
+def use_volume_for_compile_cache(environ: MutableMapping[str, str], volume: Path | None = None) -> None:
+    """Keep vLLM's compile cache (torch.compile, CUDA graphs) on the network volume when one
+    is attached, so the next worker reuses it instead of compiling again."""
+    volume = volume or NETWORK_VOLUME
+    if "VLLM_CACHE_ROOT" not in environ and volume.is_dir():
+        environ["VLLM_CACHE_ROOT"] = str(volume / "vllm-cache")
+
+
+def main() -> None:
     import runpod
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _settings = ChatSettings.from_env()
+    use_volume_for_compile_cache(os.environ)
+    preload()  # before start: no job is taken until the engine can serve it
+    settings = ChatSettings.from_env()
     runpod.serverless.start(
         {
             "handler": handler,
             "return_aggregate_stream": True,
             # vLLM batches concurrent jobs on one GPU; MAX_CONCURRENCY sets how many it pulls.
-            "concurrency_modifier": lambda _current: _settings.concurrency(),
+            "concurrency_modifier": lambda _current: settings.concurrency(),
         }
     )
+
+
+if __name__ == "__main__":
+    main()

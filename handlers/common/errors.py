@@ -1,13 +1,16 @@
 """The error shape every bundled handler returns.
 
-A handler never raises to RunPod for a failure it understands: it returns
-``{"error": {"type", "code", "message", "param"}}``. The runpod SDK pops ``error`` and
-marks the job FAILED; the gateway maps ``invalid_request_error`` to a 400 naming ``param``
-and every other type to a 502.
+A handler never raises to RunPod for a failure it understands: it returns (or yields)
+``{"error": "<JSON of {"type", "code", "message", "param"}>"}``. The value is a JSON-encoded
+*string* because the runpod SDK passes a returned error through as is but turns a yielded
+error into ``str(error)``: a dict would reach RunPod as a Python repr nobody can decode, a
+string arrives unchanged either way. The SDK marks the job FAILED; the gateway decodes the
+string and maps ``invalid_request_error`` to a 400 naming ``param``, every other type to a 502.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -28,16 +31,13 @@ class HandlerError(Exception):
         self.code = code
         self.param = param
 
+    def payload(self) -> dict[str, Any]:
+        """The structured error the gateway decodes."""
+        return {"type": self.type, "code": self.code, "message": self.message, "param": self.param}
+
     def to_output(self) -> dict[str, Any]:
         """The dict a handler returns (or yields) so the job ends FAILED with this error."""
-        return {
-            "error": {
-                "type": self.type,
-                "code": self.code,
-                "message": self.message,
-                "param": self.param,
-            }
-        }
+        return {"error": json.dumps(self.payload())}
 
 
 class InvalidInput(HandlerError):
@@ -50,3 +50,13 @@ class InvalidInput(HandlerError):
 def server_error(message: str, *, code: str = "handler_error") -> dict[str, Any]:
     """Output for an internal failure; the message must not contain client payloads."""
     return HandlerError(message, code=code).to_output()
+
+
+def decode_error(output: Any) -> dict[str, Any] | None:
+    """The structured error inside a handler's ``{"error": ...}`` output, else None (tests, tools)."""
+    if not isinstance(output, dict) or "error" not in output:
+        return None
+    error = output["error"]
+    if isinstance(error, str):
+        error = json.loads(error)
+    return error if isinstance(error, dict) else None

@@ -1,7 +1,7 @@
 """RunPod handler for embeddings: ``handler(job)`` in the worker-infinity-embedding dialect.
 
 Input and output are documented in handlers/README.md. Failures come back as
-``{"error": {"type", "code", "message", "param"}}`` so the job ends FAILED with a message
+``{"error": <JSON string of {"type", "code", "message", "param"}>}`` so the job ends FAILED with a message
 the gateway can show; inputs and embeddings are never logged.
 """
 
@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from handlers.common.cancel import CancelToken, run_in_thread
 from handlers.common.errors import HandlerError, InvalidInput, server_error
 from handlers.common.progress import report_progress
 from handlers.embeddings import engine as engines
@@ -33,19 +34,19 @@ PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP; not one per ba
 _STARTED = int(time.time())
 
 
-def handler(job: dict[str, Any]) -> dict[str, Any]:
-    """Embed the inputs one job asks for (sync: the forward pass blocks the thread anyway)."""
+async def handler(job: dict[str, Any]) -> dict[str, Any]:
+    """Embed the inputs one job asks for, in a thread; a cancelled job stops between batches."""
     try:
         if route_of(job.get("input")) == "models":
             return _models()
-        return _embed(job)
+        return await run_in_thread(lambda cancel: _embed(job, cancel))
     except HandlerError as exc:
         return exc.to_output()
     except Exception as exc:  # never a traceback to the client
         return _unexpected(exc)
 
 
-def _embed(job: dict[str, Any]) -> dict[str, Any]:
+def _embed(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
     body = parse_body(job["input"])
     # Everything that needs no model is checked first, so bad input fails in milliseconds.
     inputs = collect_inputs(body.input)
@@ -61,7 +62,7 @@ def _embed(job: dict[str, Any]) -> dict[str, Any]:
         for item, param in zip(inputs.items, inputs.params, strict=True)
     ]
     lengths = _checked_lengths(engine.count_tokens(texts), inputs.params, engine.max_tokens, settings.truncate)
-    vectors = engine.embed(texts, lengths, settings, _progress(job))
+    vectors = engine.embed(texts, lengths, settings, _progress(job, cancel))
     # A single-model worker serves its model whatever was asked, and echoes the name asked.
     return response(shorten(vectors, body.dimensions), fmt, body.model or engine.name, sum(lengths))
 
@@ -81,11 +82,12 @@ def _checked_lengths(lengths: list[int], params: list[str], limit: int, truncate
     return lengths
 
 
-def _progress(job: dict[str, Any]) -> Callable[[int, int], None]:
+def _progress(job: dict[str, Any], cancel: CancelToken) -> Callable[[int, int], None]:
     last = 0.0
 
     def on_batch(done: int, total: int) -> None:
         nonlocal last
+        cancel.check()  # between batches: a cancelled job stops here
         now = time.monotonic()
         if done < total and now - last >= PROGRESS_INTERVAL_S:
             last = now

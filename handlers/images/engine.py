@@ -1,7 +1,8 @@
 """Text-to-image on one diffusers pipeline, loaded once per worker.
 
 ``ImageEngine.plan`` turns a validated input into the exact pipeline call (rounded size,
-per-family defaults, only the keyword arguments this pipeline's ``__call__`` accepts);
+the loaded model's own defaults, only the keyword arguments this pipeline's ``__call__``
+accepts);
 ``ImageEngine.generate`` runs it with one seeded generator per image.
 """
 
@@ -16,13 +17,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers.common.cancel import CancelToken
 from handlers.images import pipeline as loader
 from handlers.images.schema import ImagesInput, Limits
 
-# Step- and guidance-distilled checkpoints: few steps, no classifier-free guidance.
-_DISTILLED_MARKERS = ("schnell", "turbo", "lightning", "lcm", "hyper")
+# Step-distilled checkpoints: few steps, no classifier-free guidance.
 DISTILLED_STEPS = 4
-STANDARD_STEPS = 25
+STANDARD_STEPS = 25  # only for a pipeline whose __call__ states no default
+# FLUX.1-schnell's T5 context: the pipeline default (512) is FLUX.1-dev's, not schnell's.
+SCHNELL_MAX_SEQUENCE_LENGTH = 256
+# Models whose distillation their config does not state: the model card's settings, by exact
+# hub id (the config is what decides for everything else).
+MODEL_CARD_DEFAULTS: dict[str, tuple[int, float]] = {
+    "Tongyi-MAI/Z-Image-Turbo": (9, 0.0),  # 8 DiT forwards; the card and pipeline example use 8-9
+    "stabilityai/sd-turbo": (DISTILLED_STEPS, 0.0),
+    "stabilityai/sdxl-turbo": (DISTILLED_STEPS, 0.0),
+}
 _PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP; don't send one per step
 
 
@@ -59,9 +69,38 @@ def round_side(value: int, step: int, low: int, high: int) -> int:
     return min(max(nearest, lowest), highest)
 
 
-def is_distilled(name: str) -> bool:
-    lowered = name.lower()
-    return any(marker in lowered for marker in _DISTILLED_MARKERS)
+@dataclass(frozen=True)
+class ModelDefaults:
+    """What a job that names no steps or guidance runs with, and why."""
+
+    steps: int
+    guidance: float | None  # None: the pipeline's own default
+    source: str
+    max_sequence_length: int | None = None
+
+
+def model_defaults(pipe: Any, name: str) -> ModelDefaults:
+    """Step and guidance defaults from the loaded pipeline's own config, per model.
+
+    - ``is_distilled`` in ``model_index.json`` (FLUX.2-klein): a few steps, guidance off;
+    - a Flux transformer without ``guidance_embeds`` (FLUX.1-schnell, timestep-distilled):
+      4 steps, guidance 0, and its 256-token T5 context;
+    - a model whose config cannot say it is distilled: its model card (``MODEL_CARD_DEFAULTS``);
+    - anything else: the defaults of the pipeline's ``__call__``.
+    """
+    config = getattr(pipe, "config", None) or {}
+    if config.get("is_distilled"):
+        return ModelDefaults(DISTILLED_STEPS, 1.0, "model_index.json: is_distilled")
+    transformer = getattr(getattr(pipe, "transformer", None), "config", None)
+    if hasattr(pipe, "_pack_latents") and getattr(transformer, "guidance_embeds", None) is False:
+        return ModelDefaults(DISTILLED_STEPS, 0.0, "flux without guidance_embeds", SCHNELL_MAX_SEQUENCE_LENGTH)
+    for candidate in (name, str(getattr(pipe, "name_or_path", "") or "")):
+        if candidate in MODEL_CARD_DEFAULTS:
+            steps, guidance = MODEL_CARD_DEFAULTS[candidate]
+            return ModelDefaults(steps, guidance, "model card")
+    declared = inspect.signature(pipe.__call__).parameters.get("num_inference_steps")
+    steps = declared.default if declared is not None and isinstance(declared.default, int) else STANDARD_STEPS
+    return ModelDefaults(steps, None, "pipeline defaults")
 
 
 @dataclass
@@ -86,12 +125,11 @@ class ImageEngine:
         self.step = resolution_step(pipe)
         self.native = native_side(pipe)
         self.accepted = set(inspect.signature(pipe.__call__).parameters)
-        self.distilled = is_distilled(name) or is_distilled(str(getattr(pipe, "name_or_path", "")))
+        self.defaults = model_defaults(pipe, name)
         self._lock = threading.Lock()
 
     def default_steps(self, limits: Limits) -> int:
-        steps = limits.default_steps or (DISTILLED_STEPS if self.distilled else STANDARD_STEPS)
-        return min(steps, limits.max_steps)
+        return min(limits.default_steps or self.defaults.steps, limits.max_steps)
 
     def plan(self, params: ImagesInput, limits: Limits) -> Plan:
         width = round_side(params.width or self.native, self.step, limits.min_side, limits.max_side)
@@ -107,12 +145,12 @@ class ImageEngine:
             "output_type": "pil",
         }
         ignored: list[str] = []
+        if self.defaults.max_sequence_length is not None and "max_sequence_length" in self.accepted:
+            kwargs["max_sequence_length"] = self.defaults.max_sequence_length
         guidance = params.guidance_scale
         if guidance is None:
             # Distilled models need CFG off (sd-turbo breaks at the pipeline default 7.5).
-            guidance = (
-                limits.default_guidance if limits.default_guidance is not None else (0.0 if self.distilled else None)
-            )
+            guidance = limits.default_guidance if limits.default_guidance is not None else self.defaults.guidance
         if guidance is not None:
             if "guidance_scale" in self.accepted:
                 kwargs["guidance_scale"] = guidance
@@ -129,8 +167,11 @@ class ImageEngine:
                 ignored.append("negative_prompt")
         return Plan(width, height, steps, seed, count, kwargs, ignored)
 
-    def generate(self, plan: Plan, on_progress: Callable[[float], None] | None = None) -> list[Any]:
-        """Run the plan; image ``i`` comes from a CPU generator seeded ``seed + i``."""
+    def generate(
+        self, plan: Plan, on_progress: Callable[[float], None] | None = None, cancel: CancelToken | None = None
+    ) -> list[Any]:
+        """Run the plan; image ``i`` comes from a CPU generator seeded ``seed + i``. A cancelled
+        ``cancel`` ends the call at the next denoising step (``JobCancelled``)."""
         import torch
 
         # CPU generators give the same noise on every device, so a seed means the same image
@@ -138,35 +179,56 @@ class ImageEngine:
         generators = [torch.Generator("cpu").manual_seed(plan.seed + i) for i in range(plan.num_images)]
         with self._lock:
             if "num_images_per_prompt" in self.accepted:
-                return self._call(plan, generators, on_progress, 0, 1)
+                return self._call(plan, generators, on_progress, cancel, 0, 1)
             images: list[Any] = []
             for index, generator in enumerate(generators):  # pipelines without batching
-                images += self._call(plan, [generator], on_progress, index, plan.num_images)
+                images += self._call(plan, [generator], on_progress, cancel, index, plan.num_images)
             return images
 
     def _call(
-        self, plan: Plan, generators: list[Any], on_progress: Callable[[float], None] | None, index: int, calls: int
+        self,
+        plan: Plan,
+        generators: list[Any],
+        on_progress: Callable[[float], None] | None,
+        cancel: CancelToken | None,
+        index: int,
+        calls: int,
     ) -> list[Any]:
+        if cancel is not None:
+            cancel.check()
         kwargs = dict(plan.kwargs, generator=generators)
         if "num_images_per_prompt" in self.accepted:
             kwargs["num_images_per_prompt"] = len(generators)
-        if on_progress is not None and "callback_on_step_end" in self.accepted:
-            kwargs["callback_on_step_end"] = _StepReporter(on_progress, plan.steps, index, calls)
+        if (on_progress is not None or cancel is not None) and "callback_on_step_end" in self.accepted:
+            kwargs["callback_on_step_end"] = _StepReporter(on_progress, cancel, plan.steps, index, calls)
         images: list[Any] = self.pipe(**kwargs).images
         return images
 
 
 class _StepReporter:
-    """``callback_on_step_end`` mapping denoising steps to 0-95 % (decode and encode follow)."""
+    """``callback_on_step_end``: the cancel check after every denoising step, and progress
+    mapped to 0-95 % (decode and encode follow)."""
 
-    def __init__(self, report: Callable[[float], None], steps: int, index: int, calls: int) -> None:
+    def __init__(
+        self,
+        report: Callable[[float], None] | None,
+        cancel: CancelToken | None,
+        steps: int,
+        index: int,
+        calls: int,
+    ) -> None:
         self.report = report
+        self.cancel = cancel
         self.steps = steps
         self.index = index  # which of `calls` sequential pipeline calls this one is
         self.calls = calls
         self.last = 0.0
 
     def __call__(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.cancel is not None:
+            self.cancel.check()  # raised through diffusers: the pipeline call ends here
+        if self.report is None:
+            return callback_kwargs
         total = int(getattr(pipe, "num_timesteps", 0) or self.steps)
         done = (self.index + (step + 1) / total) / self.calls
         now = time.monotonic()

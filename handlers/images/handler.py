@@ -1,7 +1,7 @@
 """RunPod handler for text-to-image: ``handler(job)`` in the worker-sdxl dialect.
 
 Input and output are documented in handlers/README.md. Failures come back as
-``{"error": {"type", "code", "message", "param"}}`` so the job ends FAILED with a message
+``{"error": <JSON string of {"type", "code", "message", "param"}>}`` so the job ends FAILED with a message
 the gateway can show; prompts and images are never logged.
 """
 
@@ -12,6 +12,7 @@ import time
 import traceback
 from typing import Any
 
+from handlers.common.cancel import CancelToken, run_in_thread
 from handlers.common.errors import HandlerError, server_error
 from handlers.common.progress import report_progress
 from handlers.common.validation import parse_input
@@ -21,7 +22,7 @@ from handlers.images.schema import ImagesInput, Limits, check_limits, output_for
 logger = logging.getLogger("handlers.images")
 
 
-def _generate(job: dict[str, Any]) -> dict[str, Any]:
+def _generate(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
     params = parse_input(job.get("input"), ImagesInput)
     limits = Limits.from_env()
     check_limits(params, limits)  # before the model loads: bad input fails fast
@@ -30,7 +31,7 @@ def _generate(job: dict[str, Any]) -> dict[str, Any]:
     worker = engine.get_engine()
     plan = worker.plan(params, limits)
     started = time.perf_counter()
-    images = worker.generate(plan, lambda pct: report_progress(job, pct))
+    images = worker.generate(plan, lambda pct: report_progress(job, pct), cancel)
     blobs = [output.encode(image, fmt) for image in images]
     urls = output.deliver(str(job.get("id") or "local"), blobs, fmt, limits.max_inline_bytes)
     result: dict[str, Any] = {
@@ -50,10 +51,11 @@ def _generate(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def handler(job: dict[str, Any]) -> dict[str, Any]:
-    """Generate the images one job asks for (sync: diffusers blocks the thread anyway)."""
+async def handler(job: dict[str, Any]) -> dict[str, Any]:
+    """Generate the images one job asks for, in a thread; a cancelled job stops at the next
+    denoising step."""
     try:
-        return _generate(job)
+        return await run_in_thread(lambda cancel: _generate(job, cancel))
     except HandlerError as exc:
         return exc.to_output()
     except Exception as exc:

@@ -1,7 +1,7 @@
 """RunPod handler for speech-to-text: ``handler(job)`` in the worker-faster_whisper dialect.
 
 Input and output are documented in handlers/README.md. Failures come back as
-``{"error": {"type", "code", "message", "param"}}`` so the job ends FAILED with a message
+``{"error": <JSON string of {"type", "code", "message", "param"}>}`` so the job ends FAILED with a message
 the gateway can show. Audio and transcripts are never logged: only durations and counts.
 """
 
@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from handlers.common.cancel import CancelToken, run_in_thread
 from handlers.common.errors import HandlerError, server_error
 from handlers.common.progress import report_progress
 from handlers.transcribe import audio, engine
@@ -23,12 +24,14 @@ logger = logging.getLogger("handlers.transcribe")
 _PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP; long files have 1000s of segments
 
 
-def _progress(job: dict[str, Any], start: float, span: float) -> Callable[[float], None]:
-    """Report ``start + span * done`` percent, at most every ``_PROGRESS_INTERVAL_S``."""
+def _progress(job: dict[str, Any], start: float, span: float, cancel: CancelToken) -> Callable[[float], None]:
+    """Report ``start + span * done`` percent, at most every ``_PROGRESS_INTERVAL_S``; called
+    per segment, it is also where a cancelled job stops."""
     last = -_PROGRESS_INTERVAL_S
 
     def report(done: float) -> None:
         nonlocal last
+        cancel.check()
         now = time.monotonic()
         if now - last >= _PROGRESS_INTERVAL_S or done >= 1.0:
             last = now
@@ -59,7 +62,7 @@ def decoding_options(params: TranscribeInput) -> dict[str, Any]:
     return options
 
 
-def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
+def _transcribe(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
     params = parse(job.get("input"))
     samples = audio.load(params)  # bad audio fails before the model loads
     loaded = engine.get_model(engine.choose_model(params.model))
@@ -67,7 +70,7 @@ def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
     share = 50.0 if params.translate else 100.0  # with translate, each pass is half the work
     started = time.perf_counter()
 
-    result = engine.transcribe(loaded, samples, {**options, "task": "transcribe"}, _progress(job, 0.0, share))
+    result = engine.transcribe(loaded, samples, {**options, "task": "transcribe"}, _progress(job, 0.0, share, cancel))
     segments = segment_dicts(result.segments, result.duration)
     output: dict[str, Any] = {
         "segments": segments,
@@ -84,7 +87,7 @@ def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
             loaded,
             samples,
             {**options, "task": "translate", "word_timestamps": False},
-            _progress(job, 50.0, 50.0),
+            _progress(job, 50.0, 50.0, cancel),
         )
         output["translation"] = render_text(segment_dicts(translated.segments, translated.duration), params.translation)
     logger.info(
@@ -98,10 +101,10 @@ def _transcribe(job: dict[str, Any]) -> dict[str, Any]:
     return output
 
 
-def handler(job: dict[str, Any]) -> dict[str, Any]:
-    """Transcribe one job's audio (sync: CTranslate2 releases the GIL while it decodes)."""
+async def handler(job: dict[str, Any]) -> dict[str, Any]:
+    """Transcribe one job's audio in a thread; a cancelled job stops at the next segment."""
     try:
-        return _transcribe(job)
+        return await run_in_thread(lambda cancel: _transcribe(job, cancel))
     except HandlerError as exc:
         return exc.to_output()
     except Exception as exc:  # never a traceback to the client

@@ -122,9 +122,9 @@ async def openai(job: dict[str, Any]) -> AsyncIterator[Any]:
     SEEN[job["id"]] = {"route": route, "body": body}
     text = (body.get("messages") or [{}])[-1].get("content", "")
     if text == "fail":
-        yield {
-            "error": {"type": "invalid_request_error", "message": "cannot do that", "param": "messages", "code": "x"}
-        }
+        # A JSON string, as our workers send errors: the SDK would turn a yielded dict into its repr.
+        error = {"type": "invalid_request_error", "message": "cannot do that", "param": "messages", "code": "x"}
+        yield {"error": json.dumps(error)}
         return
     if text == "crash":
         raise RuntimeError("worker exploded")
@@ -147,7 +147,7 @@ async def openai(job: dict[str, Any]) -> AsyncIterator[Any]:
         CANCELLED.add(job["id"])
         raise
     if text == "break":
-        yield {"error": {"message": "GPU fell off", "type": "server_error"}}
+        yield {"error": json.dumps({"message": "GPU fell off", "type": "server_error"})}
         return
     for piece in pieces[1:]:
         yield piece
@@ -169,3 +169,25 @@ def dict_chunks(job: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Streams dicts (worker-vllm v2.23 with RAW_OPENAI_OUTPUT=0)."""
     yield {"n": 1}
     yield {"n": 2}
+
+
+# --- one client error in every form a worker can send it (tests/emulator/test_error_forms.py) ---
+
+CLIENT_ERROR = {"type": "invalid_request_error", "code": "bad_msg", "message": "cannot do that", "param": "messages"}
+
+
+def _error_form(job: dict[str, Any]) -> str:
+    messages = job["input"]["openai_input"]["messages"]
+    return str(messages[-1]["content"])
+
+
+async def yields_error(job: dict[str, Any]) -> AsyncIterator[Any]:
+    """A generator worker: the runpod SDK reports a yielded error as ``str(error)``."""
+    form = _error_form(job)
+    yield {"error": CLIENT_ERROR if form == "dict" else json.dumps(CLIENT_ERROR)}
+
+
+def returns_error(job: dict[str, Any]) -> dict[str, Any]:
+    """A plain worker: the runpod SDK passes a returned error through unchanged."""
+    form = _error_form(job)
+    return {"error": CLIENT_ERROR if form == "dict" else json.dumps(CLIENT_ERROR)}

@@ -17,6 +17,7 @@ from handlers.chat import handler as chat_handler
 from handlers.chat.engine import ChatSettings, load_engine
 from handlers.chat.handler import handler
 from handlers.chat.stops import StopMatcher
+from handlers.common.errors import decode_error
 from tests.contracts.shape import assert_same_shape, load_contract
 from tests.handlers.tiny_models import build_tiny_chat_model
 
@@ -86,8 +87,8 @@ def streamed_text(chunks: list[Any], index: int = 0) -> str:
 
 def error_of(outputs: list[Any]) -> dict[str, Any]:
     assert len(outputs) == 1 and isinstance(outputs[0], dict) and "error" in outputs[0], outputs
-    error: dict[str, Any] = outputs[0]["error"]
-    assert set(error) == {"type", "code", "message", "param"}
+    error = decode_error(outputs[0])
+    assert error is not None and set(error) == {"type", "code", "message", "param"}
     return error
 
 

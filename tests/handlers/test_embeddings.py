@@ -7,6 +7,7 @@ handler and, on the gateway side, through its adapter.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import threading
@@ -21,6 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import numpy.typing as npt
 
+from handlers.common.errors import decode_error
 from handlers.common.progress import EMULATOR_PROGRESS_KEY
 from handlers.embeddings import engine as engines
 from handlers.embeddings import handler as handler_module
@@ -30,6 +32,7 @@ from handlers.embeddings.handler import handler
 from handlers.embeddings.settings import JobSettings, LoadConfig
 from handlers.embeddings.source import resolve
 from tests.contracts.shape import assert_same_shape, load_contract
+from tests.handlers.cancelling import cancel_after_first_progress
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +78,7 @@ def _env(engine: engines.EmbeddingEngine, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def run(payload: Any, **job: Any) -> dict[str, Any]:
-    return handler({"id": "test-job", "input": payload, **job})
+    return asyncio.run(handler({"id": "test-job", "input": payload, **job}))
 
 
 def embed(payload: Any) -> npt.NDArray[np.float32]:
@@ -87,8 +90,8 @@ def embed(payload: Any) -> npt.NDArray[np.float32]:
 def error_of(payload: Any) -> dict[str, Any]:
     output = run(payload)
     assert set(output) == {"error"}, output
-    error: dict[str, Any] = output["error"]
-    assert set(error) == {"type", "code", "message", "param"}
+    error = decode_error(output)
+    assert error is not None and set(error) == {"type", "code", "message", "param"}
     return error
 
 
@@ -104,8 +107,10 @@ def test_contract_case(case: dict[str, Any]) -> None:
     output = run(case["input"])
     if "error" in case:
         assert set(output) == {"error"}, output
+        error = decode_error(output)
+        assert error is not None
         for key, value in case["error"].items():
-            assert output["error"][key] == value
+            assert error[key] == value
         return
     example = case["output"]
     assert_same_shape(output, example)
@@ -380,3 +385,10 @@ def test_bad_configuration_is_a_server_error(monkeypatch: pytest.MonkeyPatch) ->
     error = error_of({"input": "x"})
     assert (error["type"], error["code"]) == ("server_error", "bad_configuration")
     assert "EMBEDDINGS_BATCH_SIZE" in error["message"]
+
+
+def test_a_cancelled_job_stops_between_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDDINGS_BATCH_SIZE", "1")
+    texts = [f"text number {i}" for i in range(6)]
+    updates = asyncio.run(cancel_after_first_progress(handler, {"model": "m", "input": texts}))
+    assert len(updates) == 1  # batch 2 ended the job at its check: no further batch ran

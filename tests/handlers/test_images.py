@@ -6,6 +6,7 @@ once per session by ``tests/handlers/tiny_models.py``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from collections.abc import Callable, Iterator
@@ -15,11 +16,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from handlers.common.errors import decode_error
 from handlers.common.progress import EMULATOR_PROGRESS_KEY
 from handlers.images import engine
 from handlers.images.handler import handler
 from handlers.images.schema import ImagesInput, Limits
 from tests.contracts.shape import assert_same_shape, load_contract
+from tests.handlers.cancelling import cancel_after_first_progress
 from tests.handlers.tiny_models import build_tiny_flux_pipeline, build_tiny_image_pipeline
 
 pytestmark = pytest.mark.slow
@@ -49,7 +52,8 @@ def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_flux(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # "schnell" in the name selects the distilled defaults, as for the real checkpoint.
+    # Its transformer has no guidance embedding, like the real schnell: that selects the
+    # distilled defaults (the name does not matter).
     return build_tiny_flux_pipeline(tmp_path_factory.mktemp("models") / "tiny-FLUX.1-schnell")
 
 
@@ -63,7 +67,7 @@ def _sd_model(tiny_sd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def run(payload: Any, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     # The emulator's progress hook stands in for RunPod's (there is no job server here).
     job = {"id": "job-1", "input": payload, EMULATOR_PROGRESS_KEY: progress or (lambda update: None)}
-    return handler(job)
+    return asyncio.run(handler(job))
 
 
 def decode(uri: str) -> tuple[str, bytes, Image.Image]:
@@ -71,6 +75,12 @@ def decode(uri: str) -> tuple[str, bytes, Image.Image]:
     assert head.startswith("data:image/") and head.endswith(";base64"), head[:40]
     blob = base64.b64decode(data)
     return head[5:-7], blob, Image.open(io.BytesIO(blob))
+
+
+def err(out: dict[str, Any]) -> dict[str, Any]:
+    error = decode_error(out)
+    assert error is not None, out
+    return error
 
 
 def small(**extra: Any) -> dict[str, Any]:
@@ -81,8 +91,8 @@ def small(**extra: Any) -> dict[str, Any]:
 def test_contract_cases(case: dict[str, Any]) -> None:
     out = run(case["input"])
     if "error" in case:
-        assert out["error"]["type"] == case["error"]["type"]
-        assert out["error"]["param"] == case["error"]["param"]
+        assert err(out)["type"] == case["error"]["type"]
+        assert err(out)["param"] == case["error"]["param"]
         return
     assert "error" not in out, out.get("error")
     assert_same_shape(out, case["output"])
@@ -175,9 +185,9 @@ def test_inputs_the_pipeline_cannot_take_are_dropped_and_reported() -> None:
 def test_inline_cap_without_bucket_says_to_configure_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGES_MAX_INLINE_BYTES", "1000")
     out = run(small())
-    assert out["error"]["type"] == "server_error"
-    assert out["error"]["code"] == "result_too_large"
-    assert "BUCKET_ENDPOINT_URL" in out["error"]["message"]
+    assert err(out)["type"] == "server_error"
+    assert err(out)["code"] == "result_too_large"
+    assert "BUCKET_ENDPOINT_URL" in err(out)["message"]
 
 
 class _FakeS3:
@@ -217,8 +227,8 @@ def test_bucket_returns_presigned_urls(bucket_dir: Path, monkeypatch: pytest.Mon
 
 def test_bucket_without_credentials_fails_instead_of_writing_files(bucket_dir: Path) -> None:
     out = run(small())
-    assert out["error"]["code"] == "bucket_misconfigured"
-    assert "BUCKET_ACCESS_KEY_ID" in out["error"]["message"]
+    assert err(out)["code"] == "bucket_misconfigured"
+    assert "BUCKET_ACCESS_KEY_ID" in err(out)["message"]
 
 
 @pytest.mark.parametrize(
@@ -240,9 +250,9 @@ def test_bucket_without_credentials_fails_instead_of_writing_files(bucket_dir: P
 )
 def test_validation_errors_name_the_field(payload: Any, param: str) -> None:
     out = run(payload)
-    assert out["error"]["type"] == "invalid_request_error"
-    assert out["error"]["param"] == param
-    assert out["error"]["message"]
+    assert err(out)["type"] == "invalid_request_error"
+    assert err(out)["param"] == param
+    assert err(out)["message"]
 
 
 def test_progress_is_reported_from_the_step_callback() -> None:
@@ -263,13 +273,55 @@ def test_prompts_are_never_logged(capfd: pytest.CaptureFixture[str], caplog: pyt
 def test_a_model_that_cannot_load_is_a_server_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMAGES_MODEL", str(tmp_path / "missing-model"))
     out = run(small())
-    assert out["error"]["type"] == "server_error"
-    assert out["error"]["code"] == "model_load_failed"
+    assert err(out)["type"] == "server_error"
+    assert err(out)["code"] == "model_load_failed"
 
 
-def test_round_side_and_family_defaults() -> None:
+def test_round_side() -> None:
     assert engine.round_side(1000, 16, 64, 2048) == 1008
     assert engine.round_side(30, 16, 64, 2048) == 64
     assert engine.round_side(5000, 16, 64, 2040) == 2032
-    assert engine.is_distilled("stabilityai/sd-turbo") and engine.is_distilled("black-forest-labs/FLUX.1-schnell")
-    assert not engine.is_distilled("stabilityai/stable-diffusion-xl-base-1.0")
+
+
+class _StandInPipeline:
+    """A diffusers-like pipeline: a config (model_index.json) and a ``__call__`` with defaults."""
+
+    def __init__(self, config: dict[str, Any], name_or_path: str = "") -> None:
+        self.config = config
+        self.name_or_path = name_or_path
+
+    def __call__(self, prompt: str, num_inference_steps: int = 50, guidance_scale: float = 4.0) -> Any:
+        raise NotImplementedError
+
+
+def test_defaults_come_from_the_loaded_model_not_its_name(tiny_flux: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # FLUX.2-klein: model_index.json says is_distilled -> 4 steps, no CFG (was 25 steps at 4.0)
+    klein = engine.model_defaults(_StandInPipeline({"is_distilled": True}), "some/klein")
+    assert (klein.steps, klein.guidance) == (engine.DISTILLED_STEPS, 1.0)
+    # Z-Image-Turbo: the config cannot say so; its model card's 9 steps, guidance 0 (was 4)
+    turbo = engine.model_defaults(_StandInPipeline({}, "Tongyi-MAI/Z-Image-Turbo"), "Tongyi-MAI/Z-Image-Turbo")
+    assert (turbo.steps, turbo.guidance) == (9, 0.0)
+    # A name that merely looks distilled changes nothing: the pipeline's own defaults stand.
+    plain = engine.model_defaults(_StandInPipeline({}, "me/my-turbo-lcm-schnell"), "me/my-turbo-lcm-schnell")
+    assert (plain.steps, plain.guidance) == (50, None)
+    # FLUX.1-schnell (a transformer without guidance_embeds, whatever its directory is called)
+    renamed = tiny_flux.parent / "tiny-flux-renamed"
+    if not renamed.exists():
+        renamed.symlink_to(tiny_flux, target_is_directory=True)
+    monkeypatch.setenv("IMAGES_MODEL", str(renamed))
+    worker = engine.get_engine()
+    assert (worker.defaults.steps, worker.defaults.guidance) == (engine.DISTILLED_STEPS, 0.0)
+    plan = worker.plan(ImagesInput(prompt="p"), Limits.from_env())
+    assert plan.kwargs["max_sequence_length"] == engine.SCHNELL_MAX_SEQUENCE_LENGTH == 256
+    assert plan.kwargs["guidance_scale"] == 0.0 and plan.steps == engine.DISTILLED_STEPS
+
+
+def test_a_standard_model_runs_its_pipelines_defaults() -> None:
+    worker = engine.get_engine()  # the tiny StableDiffusionPipeline
+    plan = worker.plan(ImagesInput(prompt="p"), Limits.from_env())
+    assert plan.steps == 50 and "guidance_scale" not in plan.kwargs and "max_sequence_length" not in plan.kwargs
+
+
+def test_a_cancelled_job_stops_between_denoising_steps() -> None:
+    updates = asyncio.run(cancel_after_first_progress(handler, small(num_inference_steps=6)))
+    assert len(updates) == 1  # step 2's check ended the pipeline call

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from handlers.common.errors import HandlerError, InvalidInput
+from handlers.common.errors import HandlerError, InvalidInput, decode_error
 from handlers.common.media import MAX_BYTES, MB, FetchSettings, decode_base64_media, fetch_media, max_bytes
 from tests.support.servers import free_port
 
@@ -350,7 +350,8 @@ def test_client_errors_are_the_clients_and_server_errors_are_not(origin: str) ->
 def test_errors_render_as_the_handler_error_shape(origin: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         fetch_media("http://169.254.169.254/", "audio", "audio", settings=FAST)
-    error = caught.value.to_output()["error"]
+    error = decode_error(caught.value.to_output())
+    assert error is not None
     assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", "audio", "url_not_allowed")
 
 

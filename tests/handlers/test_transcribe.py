@@ -7,6 +7,7 @@ faster-whisper and CTranslate2 as in production (see its docstring).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import logging
@@ -20,11 +21,13 @@ from typing import Any
 
 import pytest
 
+from handlers.common.errors import decode_error
 from handlers.common.progress import EMULATOR_PROGRESS_KEY
 from handlers.transcribe import engine
 from handlers.transcribe.handler import handler
 from handlers.transcribe.schema import fallback_temperatures
 from tests.contracts.shape import assert_same_shape, load_contract
+from tests.handlers.cancelling import cancel_after_first_progress
 from tests.handlers.tiny_models import TINY_WHISPER_SEGMENTS, build_tiny_whisper_model
 
 CONTRACT = load_contract("transcribe")
@@ -77,12 +80,13 @@ def _env(tiny_whisper: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(payload: dict[str, Any], **job: Any) -> dict[str, Any]:
-    return handler({"id": "job-1", "input": payload, **job})
+    return asyncio.run(handler({"id": "job-1", "input": payload, **job}))
 
 
 def error_of(output: dict[str, Any]) -> dict[str, Any]:
     assert set(output) == {"error"}, output
-    error: dict[str, Any] = output["error"]
+    error = decode_error(output)
+    assert error is not None, output
     return error
 
 
@@ -298,7 +302,7 @@ def test_bad_fields_are_named(payload: dict[str, Any], param: str) -> None:
 
 
 def test_input_must_be_an_object() -> None:
-    assert error_of(handler({"id": "x", "input": "audio.wav"}))["param"] == "input"
+    assert error_of(asyncio.run(handler({"id": "x", "input": "audio.wav"})))["param"] == "input"
 
 
 def test_too_long_audio_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -338,3 +342,31 @@ def test_audio_and_transcripts_are_not_logged(caplog: pytest.LogCaptureFixture) 
     assert "transcribed" in logged
     for private in ("Hello", "secret prompt", AUDIO_B64[:40]):
         assert private not in logged
+
+
+def test_a_cancelled_job_stops_between_segments() -> None:
+    long_audio = {"audio_base64": base64.b64encode(noise_wav(seconds=65.0)).decode()}
+    assert len(run(long_audio)["segments"]) >= 2  # so stopping after the first one means something
+    updates = asyncio.run(cancel_after_first_progress(handler, long_audio))
+    assert len(updates) == 1
+
+
+def test_long_audio_can_run_batched(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faster_whisper import BatchedInferencePipeline
+
+    calls: list[int] = []
+    real = BatchedInferencePipeline.transcribe
+
+    def counting(self: Any, audio: Any, **options: Any) -> Any:
+        calls.append(options["batch_size"])
+        assert options["vad_filter"] is True  # the batched pipeline cuts long audio with VAD
+        return real(self, audio, **options)
+
+    monkeypatch.setattr(BatchedInferencePipeline, "transcribe", counting)
+    monkeypatch.setenv("TRANSCRIBE_BATCH_SIZE", "4")
+    monkeypatch.setenv("TRANSCRIBE_BATCHED_MIN_S", "0.1")
+    output = run({"audio_base64": AUDIO_B64})
+    assert calls == [4] and "error" not in output and isinstance(output["segments"], list)
+    monkeypatch.setenv("TRANSCRIBE_BATCHED_MIN_S", "60")  # short audio stays sequential
+    run({"audio_base64": AUDIO_B64})
+    assert calls == [4]

@@ -12,8 +12,8 @@ from app import lua
 APP = Path(__file__).resolve().parents[2] / "app"
 SCRIPTS = sorted(path.stem for path in (APP / "lua").glob("*.lua"))
 # Commands the scripts use, each taking its one key as the first argument (TIME takes none).
-KEYED = {"DEL", "EXPIRE", "GET", "HDEL", "HGET", "HINCRBY", "HMGET", "HSET", "INCR", "SADD", "SCARD",
-         "SET", "SMEMBERS", "SREM", "ZADD", "ZRANGE", "ZRANGEBYSCORE", "ZREM", "ZSCORE"}
+KEYED = {"DECRBY", "DEL", "EXISTS", "EXPIRE", "GET", "HDEL", "HGET", "HINCRBY", "HMGET", "HSET", "INCR", "INCRBY",
+         "SADD", "SCARD", "SET", "SMEMBERS", "SREM", "XADD", "ZADD", "ZRANGE", "ZRANGEBYSCORE", "ZREM", "ZSCORE"}
 CALL = re.compile(r"redis\.call\(\s*'([A-Z]+)'\s*(?:,\s*([^,)]+))?")
 FROM_KEYS = re.compile(r"^KEYS\[[^\]]+\]$")
 

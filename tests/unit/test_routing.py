@@ -54,7 +54,7 @@ surfaces:
       a: {endpoint_id: e1, aliases: [x]}
       b: {endpoint_id: e, aliases: [x], local_endpoint: nowhere, pass_through: [k]}
       c: {endpoint_id: 1}
-  video: {}
+  hologram: {}
 upstream: {base_url: "ftp://nope"}
 extra: 1
 """
@@ -70,7 +70,7 @@ extra: 1
         "surfaces.chat.models.b",
         "surfaces.chat.models.b.local_endpoint",
         "surfaces.chat.models.b.pass_through",
-        "surfaces.video",
+        "surfaces.hologram",
     } <= paths
 
 

@@ -1,0 +1,121 @@
+"""Per-key balances and their ledger in Redis, in integer micro-USD.
+
+A job **holds** its quoted price when it is submitted (refused if the balance cannot cover it),
+and **settles** once when it ends: charged what it measured, the rest given back; a failed or
+cancelled job settles for nothing (a refund). Each step is one Lua script touching only the
+key's own hash slot, so parallel submits can never overdraw and a settlement happens once
+whichever replica (or retry) gets there first. Every step is kept in the key's ledger stream
+for ``ttl_days``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import redis.asyncio as aioredis
+
+from app import lua
+from app.store import Keys
+
+_DAY_MS = 86_400_000
+
+
+class Hold(msgspec.Struct, frozen=True):
+    held: bool  # False: the balance cannot cover the amount
+    balance: int  # micro-USD after the step
+    repeated: bool = False  # this job already held (an idempotent retry)
+
+
+class Settlement(msgspec.Struct, frozen=True):
+    settled: bool  # False: nothing was held (already settled, or never held)
+    balance: int
+    refunded: int  # micro-USD given back (negative: charged beyond the hold)
+
+
+class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
+    id: str  # the stream id: milliseconds-sequence, so entries sort by time
+    kind: str  # hold | settle | refund | topup
+    amount: int
+    balance: int
+    refunded: int | None = None
+    job_id: str | None = None
+    task: str | None = None
+    model: str | None = None
+    quantities: str | None = None  # JSON of the quantities priced
+    note: str | None = None
+
+    @property
+    def at_ms(self) -> int:
+        return int(self.id.split("-", 1)[0])
+
+
+def _fields(**fields: str | None) -> list[str]:
+    flat: list[str] = []
+    for name, value in fields.items():
+        if value is not None:
+            flat += [name, value]
+    return flat
+
+
+class Ledger:
+    def __init__(self, redis: aioredis.Redis, keys: Keys, *, initial_micro: int, ttl_days: int) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._initial = initial_micro
+        self._ttl_ms = ttl_days * _DAY_MS
+        self._hold = lua.register(redis, "ledger_hold")
+        self._settle = lua.register(redis, "ledger_settle")
+        self._topup = lua.register(redis, "ledger_topup")
+
+    async def balance(self, key_id: str) -> int:
+        raw = await self._redis.get(self._keys.balance(key_id))
+        return self._initial if raw is None else int(raw)
+
+    async def hold(
+        self, key_id: str, job_id: str, amount: int, *, task: str, model: str, quantities: dict[str, float]
+    ) -> Hold:
+        if amount < 0:
+            raise ValueError("a hold cannot be negative")
+        keys = [self._keys.balance(key_id), self._keys.hold(key_id, job_id), self._keys.ledger(key_id)]
+        entry = _fields(job_id=job_id, task=task, model=model, quantities=msgspec.json.encode(quantities).decode())
+        status, balance = await self._hold(keys=keys, args=[amount, self._initial, self._ttl_ms, *entry])
+        return Hold(held=status != 0, balance=int(balance), repeated=status == 2)
+
+    async def held(self, key_id: str, job_id: str) -> int | None:
+        raw = await self._redis.get(self._keys.hold(key_id, job_id))
+        return None if raw is None else int(raw)
+
+    async def settle(
+        self, key_id: str, job_id: str, charge: int, *, quantities: dict[str, float] | None = None
+    ) -> Settlement:
+        """Charge ``charge`` (0: a full refund) against the job's hold, once."""
+        if charge < 0:
+            raise ValueError("a charge cannot be negative")
+        keys = [self._keys.balance(key_id), self._keys.hold(key_id, job_id), self._keys.ledger(key_id)]
+        measured = None if quantities is None else msgspec.json.encode(quantities).decode()
+        entry = _fields(job_id=job_id, quantities=measured)
+        settled, balance, refunded = await self._settle(keys=keys, args=[charge, self._ttl_ms, *entry])
+        return Settlement(settled=bool(settled), balance=int(balance), refunded=int(refunded))
+
+    async def refund(self, key_id: str, job_id: str) -> Settlement:
+        return await self.settle(key_id, job_id, 0)
+
+    async def topup(self, key_id: str, amount: int, *, note: str | None = None) -> int:
+        if amount <= 0:
+            raise ValueError("a top-up must be positive")
+        keys = [self._keys.balance(key_id), self._keys.ledger(key_id)]
+        balance = await self._topup(keys=keys, args=[amount, self._initial, self._ttl_ms, *_fields(note=note)])
+        return int(balance)
+
+    async def entries(self, key_id: str, *, count: int = 1000) -> list[LedgerEntry]:
+        """The newest ``count`` entries, oldest first."""
+        rows: list[tuple[bytes, dict[bytes, bytes]]] = await self._redis.xrevrange(  # type: ignore[assignment]
+            self._keys.ledger(key_id), count=count
+        )
+        entries = []
+        for entry_id, raw in reversed(rows):
+            fields: dict[str, str | int] = {k.decode(): v.decode() for k, v in raw.items()}
+            for name in ("amount", "balance", "refunded"):
+                if name in fields:
+                    fields[name] = int(fields[name])
+            entries.append(msgspec.convert({"id": entry_id.decode(), **fields}, LedgerEntry))
+        return entries
