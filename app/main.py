@@ -20,8 +20,10 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from app.admin.routing import routing_admin_router
 from app.admin.usage import usage_report
 from app.admin.webhooks import webhooks_admin_router
+from app.admission import KeyAdmission
 from app.auth import Authenticator, AuthMiddleware
 from app.docs import TAGS
+from app.docs.links import add_job_links
 from app.docs.openapi import finish_openapi, openapi_json
 from app.errors import EXCEPTION_HANDLERS
 from app.files import FileStore, download_file
@@ -222,6 +224,7 @@ def create_app(
         debug=False,
     )
     finish_openapi(app.openapi_schema, public_paths=PUBLIC_PATHS)
+    add_job_links(app.openapi_schema)  # enqueue → job routes, for clients and stateful fuzzing
     app.state.services = services
     app.state.authenticator = services.authenticator
     app.state.signer = services.signer
@@ -235,6 +238,7 @@ def create_app(
     app.state.channel_signer = ChannelSigner(settings.pusher_app_key, app_secret)
     app.state.reloader = reloader
     app.state.limiter = Limiter(services)
+    app.state.ws_admission = KeyAdmission(settings.ws_per_key)
     return app
 
 

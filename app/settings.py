@@ -15,6 +15,17 @@ class SettingsError(ValueError):
     """The environment describes a gateway that must not start."""
 
 
+class ServerLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """What the HTTP server grants one connection before the app sees a request (app/http_protocol.py)."""
+
+    # The request line and headers must all arrive within this many seconds.
+    header_timeout_s: float = 10.0
+    # Each such window must bring at least BODY_MIN_BYTES of the body (or the rest of it).
+    body_timeout_s: float = 15.0
+    # Request line plus headers, in bytes; a bearer key is never near it.
+    max_header_bytes: int = 32 * 1024
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = "memory://"
     routing_path: str = "./routing.yaml"
@@ -62,6 +73,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pusher_app_secret: str = ""  # "": derived from signing_secret by the app (built-in server only)
     pusher_url: str | None = None
     pusher_app_id: str | None = None
+    # Job WebSockets one key may hold open in this process (further opens close with 4429).
+    ws_per_key: int = 1000
+    server_limits: ServerLimits = ServerLimits()
 
     @property
     def loopback(self) -> bool:
@@ -132,6 +146,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
         pusher_app_secret=pusher_secret,
         pusher_url=pusher_url,
         pusher_app_id=pusher_app_id,
+        ws_per_key=max(1, _int(env, "DRYAPI_WS_PER_KEY", 1000)),
+        server_limits=load_server_limits(env),
     )
 
 
@@ -151,6 +167,28 @@ def _pusher(env: Mapping[str, str]) -> tuple[str, str, str | None, str | None]:
     # Unset (built-in server): the app derives one from the signing secret, which every replica
     # shares and which is required off loopback; the secret never leaves the gateway.
     return key or "dryapi-local", secret, url, app_id
+
+
+def load_server_limits(env: Mapping[str, str] | None = None) -> ServerLimits:
+    env = os.environ if env is None else env
+    return ServerLimits(
+        header_timeout_s=_seconds(env, "DRYAPI_HEADER_TIMEOUT_S", 10.0),
+        body_timeout_s=_seconds(env, "DRYAPI_BODY_TIMEOUT_S", 15.0),
+        max_header_bytes=max(1024, _int(env, "DRYAPI_MAX_HEADER_BYTES", 32 * 1024)),
+    )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:  # also refuses NaN
+        raise SettingsError(f"{name} must be > 0")
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -266,7 +266,7 @@ class JobTracker:
     def result_url(self, record: JobRecord) -> str:
         settings = self._services.settings
         ttl = max(settings.result_ttl_s, 3600)
-        expires, signature = self._services.signer.sign_expiring(f"result:{record.id}", ttl)
+        expires, signature = self._services.signer.sign_expiring("result", record.id, ttl)
         return f"{settings.public_url}/v1/results/{record.id}?exp={expires}&sig={signature}"
 
     async def _final_webhook(self, record: JobRecord, previous: str, body: dict[str, Any]) -> None:
