@@ -26,7 +26,7 @@ logger = logging.getLogger("handlers.speech")
 
 SAMPLE_RATE = 24_000
 MAX_PHONEMES = 510  # the ALBERT context (512) less the two boundary tokens
-CHARS_PER_CALL = 300  # text packed per model call before phonemizing (phonemes ~ characters)
+CHUNK_CHARS = 300  # text packed per model call before phonemizing (phonemes ~ characters)
 _HUB_FILES = ["config.json", "*.pth", "voices/*.pt"]
 # Language slugs (the gateway's catalogue, Kokoro's own aliases and its one-letter codes) -> code.
 LANGUAGES = {
@@ -38,8 +38,9 @@ _ESPEAK = {"a": "en-us", "b": "en-gb", "e": "es", "f": "fr-fr", "h": "hi", "i": 
 
 
 def _quiet_libraries() -> None:
-    # kokoro and misaki log phonemes (the text, spelled out) at DEBUG through loguru, whose
-    # default sink prints everything: the input must never reach a log.
+    # kokoro logs phonemes (the text, spelled out) at DEBUG through loguru. kokoro 0.9.4
+    # disables its own logger on import; disabling it (and misaki) again here keeps a library
+    # release that forgets to from printing the input.
     from loguru import logger as loguru_logger
 
     for name in ("kokoro", "misaki"):
@@ -154,7 +155,8 @@ class KokoroEngine:
     def plan(self, text: str, g2p: Callable[[str], str]) -> list[str]:
         """The text as phoneme strings, each one model call (at most ``MAX_PHONEMES``)."""
         phonemes: list[str] = []
-        for piece in splitting.chunks(text, lambda s: len(s) <= CHARS_PER_CALL):
+        limit = _chunk_chars()
+        for piece in splitting.chunks(text, lambda s: len(s) <= limit):
             spoken = g2p(piece)
             if len(spoken) > MAX_PHONEMES:  # dense text (numbers, abbreviations): split on phonemes
                 phonemes += [g2p(part) for part in splitting.fit(piece, lambda s: len(g2p(s)) <= MAX_PHONEMES)]
@@ -184,6 +186,13 @@ class KokoroEngine:
                 done += len(phonemes)
                 on_progress(95.0 * done / total)
         return Speech(np.concatenate(audio).astype(np.float32), SAMPLE_RATE, voice, len(calls))
+
+
+def _chunk_chars() -> int:
+    """Characters per model call (``SPEECH_CHUNK_CHARS``): smaller gives earlier progress and
+    cancel points, larger gives fewer seams; a call never exceeds ``MAX_PHONEMES`` either way."""
+    raw = os.environ.get("SPEECH_CHUNK_CHARS", "").strip()
+    return max(1, int(raw)) if raw.isdigit() else CHUNK_CHARS
 
 
 def _build_g2p(lang: str) -> Callable[[str], str]:

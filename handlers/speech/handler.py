@@ -18,7 +18,7 @@ from handlers.common.progress import report_progress
 from handlers.common.validation import parse_input
 from handlers.speech import engine, output
 from handlers.speech.reference import Reference, fetch_reference
-from handlers.speech.schema import Limits, SpeechInput, check_input, output_format
+from handlers.speech.schema import Limits, SpeechInput, check_input, output_format, output_rate
 
 logger = logging.getLogger("handlers.speech")
 _PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP
@@ -48,7 +48,7 @@ def _synthesize(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
     )
     started = time.perf_counter()
     speech = worker.synthesize(request, _progress(job), cancel)
-    rate = params.sample_rate or speech.sample_rate
+    rate = output_rate(params, fmt, speech.sample_rate)
     blob = output.encode(speech.samples, speech.sample_rate, fmt, rate)
     duration = len(speech.samples) / speech.sample_rate
     elapsed = time.perf_counter() - started

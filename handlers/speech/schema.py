@@ -43,12 +43,13 @@ class AudioFormat:
     codec: str
     content_type: str
     rates: frozenset[int] | None  # sample rates the encoder takes; None: any
+    fixed_rate: int | None = None  # the only rate the format plays at (and the default)
 
 
 _MP3_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
-_OPUS_RATES = frozenset({8000, 12000, 16000, 24000, 48000})
 _AAC_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
-OPUS = AudioFormat("ogg", "libopus", "audio/ogg", _OPUS_RATES)
+# Ogg Opus always decodes at 48 kHz (RFC 7845): other rates would only be a header note.
+OPUS = AudioFormat("ogg", "libopus", "audio/ogg", frozenset({48_000}), fixed_rate=48_000)
 FORMATS: dict[str, AudioFormat] = {
     "mp3": AudioFormat("mp3", "libmp3lame", "audio/mpeg", _MP3_RATES),
     "wav": AudioFormat("wav", "pcm_s16le", "audio/wav", None),
@@ -103,6 +104,11 @@ def check_input(params: SpeechInput, limits: Limits) -> None:
         raise InvalidInput("ref_audio", "ref_audio is required in the voice_clone mode")
     if params.mode == "voice_design" and not (params.instruct or "").strip():
         raise InvalidInput("instruct", "instruct is required in the voice_design mode")
+
+
+def output_rate(params: SpeechInput, fmt: str, native_rate: int) -> int:
+    """The rate the file is encoded at: the one asked, else the format's own, else the model's."""
+    return params.sample_rate or FORMATS[fmt].fixed_rate or native_rate
 
 
 def output_format(value: str | None, limits: Limits) -> str:

@@ -11,15 +11,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-# Sentence ends: . ! ? ... ; and the CJK full stop, exclamation, question mark, semicolon,
-# then closing quotes or brackets. Clause ends: , : ; dashes and the CJK comma and colon.
-_SENTENCE_END = re.compile("(?<=[.!?\u2026;\u3002\uff01\uff1f\uff1b])[\"'\u201d\u2019)\\]]*\\s+|\n+")
+# A sentence runs to its end mark: . ! ? ... ; (followed by closing quotes or brackets, then a
+# space or the end), or the CJK full stop, exclamation, question mark or semicolon (no space
+# follows those), or the end of the line. Clause ends: , : ; dashes and the CJK comma and colon.
+_CLOSERS = "\"'\u201d\u2019)\\]\u300d\u300f"
+_SENTENCE = re.compile(
+    f".+?(?:[.!?\u2026;]+[{_CLOSERS}]*(?=\\s|$)|[\u3002\uff01\uff1f\uff1b]+[{_CLOSERS}]*|$)", re.DOTALL
+)
 _CLAUSE_END = re.compile("(?<=[,:;\u2014\u2013\u3001\uff0c\uff1a])\\s+")
 
 
 def sentences(text: str) -> list[str]:
     """The text's sentences, whitespace-normalised, in order, none empty."""
-    return [" ".join(part.split()) for part in _SENTENCE_END.split(text) if part and part.strip()]
+    found = (match.group() for line in text.splitlines() for match in _SENTENCE.finditer(line.strip()))
+    return [" ".join(sentence.split()) for sentence in found if sentence.strip()]
 
 
 def fit(sentence: str, fits: Callable[[str], bool]) -> list[str]:
