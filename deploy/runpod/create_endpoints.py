@@ -22,12 +22,13 @@ from typing import Any
 import httpx
 
 HERE = Path(__file__).resolve().parent
-SURFACES = ("chat", "images", "transcribe", "embeddings")
+SURFACES = ("chat", "images", "transcribe", "embeddings", "speech")
 ENV_NAMES = {
     "chat": "RUNPOD_CHAT_ENDPOINT_ID",
     "images": "RUNPOD_IMAGES_ENDPOINT_ID",
     "transcribe": "RUNPOD_TRANSCRIBE_ENDPOINT_ID",
     "embeddings": "RUNPOD_EMBEDDINGS_ENDPOINT_ID",
+    "speech": "RUNPOD_SPEECH_ENDPOINT_ID",
 }
 DEFAULT_API_BASE = "https://api.runpod.io/v2"
 
