@@ -326,8 +326,9 @@ def test_voices_and_languages_are_checked_against_the_model(kokoro: Path) -> Non
     assert error_of(run({"text": "hi", "lang": "klingon"}))["param"] == "lang"
     spanish = run({"text": "Hola.", "lang": "es", "format": "wav"})
     assert spanish["voice"] == "ef_dora"  # the language's own voice when none is named
-    british = run({"text": "Hello.", "voice": "bf_emma", "format": "wav"})
+    british = run({"text": "Hello.", "voice": "bf_emma", "format": "wav", "instruct": "whisper it"})
     assert british["voice"] == "bf_emma" and british["duration_s"] > 0
+    assert british["ignored"] == ["instruct"] and "ignored" not in spanish  # custom_voice reads no instruct
 
 
 @pytest.mark.slow
