@@ -1,10 +1,10 @@
-"""app/surfaces/transcript_formats.py: a faster-whisper output rendered as OpenAI's formats."""
+"""app/openai/transcript_formats.py: a faster-whisper output rendered as OpenAI's formats."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.surfaces.transcript_formats import to_srt, to_verbose, to_vtt, transcript_text
+from app.openai.transcript_formats import to_srt, to_verbose, to_vtt, transcript_text
 
 OUTPUT: dict[str, Any] = {
     "detected_language": "en",

@@ -1,10 +1,11 @@
-"""app/surfaces/handler_fields.py: only known keys, renamed, plus a route's pass_through reach a worker."""
+"""app/openai/handler_fields.py: only known keys, renamed, plus a route's pass_through reach a worker."""
 
 from __future__ import annotations
 
+from app.jobs.runner import client_param
+from app.openai.handler_fields import IMAGES_FIELDS, TRANSCRIBE_FIELDS, handler_input
 from app.routing import parse_routing, resolve
 from app.routing.resolver import Route
-from app.surfaces.handler_fields import IMAGES_FIELDS, TRANSCRIBE_FIELDS, client_param, handler_input
 
 ROUTING = """
 upstream: {api_key: k}
