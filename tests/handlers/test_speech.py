@@ -375,3 +375,49 @@ def test_runs_behind_the_emulator(tiny_kokoro: Path) -> None:
         assert decode_error(failed.json())["param"] == "text"  # type: ignore[index]
     finally:
         server.stop()
+
+
+_GATEWAY_ROUTING = """
+upstream: {{base_url: "{upstream}", api_key: ""}}
+surfaces:
+  speech:
+    default_model: kokoro
+    sync_timeout_s: 120
+    models:
+      kokoro:
+        endpoint_id: tts
+        upstream_model: hexgrad/Kokoro-82M
+        base_url: "{upstream}"
+        inference_types: [txt2audio]
+        info:
+          limits: {{min_speed: 0.5, max_speed: 2}}
+          features: {{supports_custom_voice: true, supports_voice_clone: false, supports_voice_design: false}}
+          defaults: {{voice: af_sky}}
+"""
+
+
+@pytest.mark.slow
+def test_openai_speech_through_the_gateway(tiny_kokoro: Path, redis_url: str, redis_prefix: str) -> None:
+    """openai SDK -> gateway /v1/audio/speech -> emulator -> this worker, bytes decoded."""
+    import openai
+
+    from tests.gateway.conftest import start_gateway, unique
+
+    endpoint = EmulatorEndpoint(handler="handlers.speech.handler:handler", env={"SPEECH_MODEL": str(tiny_kokoro)})
+    emulator = ServerThread(create_emulator_app({"tts": endpoint})).start()
+    upstream = f"{emulator.url}/v2"
+    gateway = start_gateway(
+        upstream, redis_url, f"{redis_prefix}speech-{unique()}:", routing=_GATEWAY_ROUTING.format(upstream=upstream)
+    )
+    try:
+        client = gateway.client("open-mode", timeout=120)
+        audio = client.audio.speech.create(model="kokoro", voice="af_bella", input=SHORT, response_format="flac")
+        codec, rate, channels, seconds = decode_audio(audio.content)
+        assert (codec, rate, channels) == ("flac", 24000, 1) and seconds > 0.1
+        assert audio.response.headers["content-type"] == "audio/flac"
+        with pytest.raises(openai.BadRequestError) as caught:  # the worker's 400, its field named
+            client.audio.speech.create(model="kokoro", voice="af_nobody", input=SHORT)
+        assert caught.value.param == "voice"
+    finally:
+        gateway.server.stop()
+        emulator.stop()
