@@ -13,6 +13,7 @@ import io
 import math
 import struct
 import threading
+import time
 import wave
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -398,7 +399,8 @@ surfaces:
 
 @pytest.mark.slow
 def test_openai_speech_through_the_gateway(tiny_kokoro: Path, redis_url: str, redis_prefix: str) -> None:
-    """openai SDK -> gateway /v1/audio/speech -> emulator -> this worker, bytes decoded."""
+    """openai SDK -> gateway /v1/audio/speech -> emulator -> this worker, bytes decoded; then the
+    native task API (txt2audio) on the same stack."""
     import openai
 
     from tests.gateway.conftest import start_gateway, unique
@@ -418,6 +420,25 @@ def test_openai_speech_through_the_gateway(tiny_kokoro: Path, redis_url: str, re
         with pytest.raises(openai.BadRequestError) as caught:  # the worker's 400, its field named
             client.audio.speech.create(model="kokoro", voice="af_nobody", input=SHORT)
         assert caught.value.param == "voice"
+        _native_txt2audio(gateway)
     finally:
         gateway.server.stop()
         emulator.stop()
+
+
+def _native_txt2audio(gateway: Any) -> None:
+    """Native submit -> request-status -> done -> the signed file link decodes."""
+    key = gateway.issue_key("speech-tenant").key
+    with httpx.Client(base_url=f"{gateway.url}/api/v1/client", headers={"Authorization": f"Bearer {key}"}) as http:
+        submitted = http.post("/txt2audio", json={"model": "kokoro", "text": SHORT, "voice": "af_sky", "format": "wav"})
+        assert submitted.status_code == 200, submitted.text
+        request_id = submitted.json()["data"]["request_id"]
+        deadline = time.monotonic() + 90
+        while (data := http.get(f"/request-status/{request_id}").json()["data"])["status"] not in ("done", "error"):
+            assert time.monotonic() < deadline, data
+            time.sleep(0.2)
+    assert data["status"] == "done", data
+    audio = httpx.get(data["result_url"], timeout=30)  # signed: no key needed
+    assert audio.headers["content-type"] == "audio/wav"
+    codec, rate, channels, seconds = decode_audio(audio.content)
+    assert (codec, rate, channels) == ("pcm_s16le", 24000, 1) and seconds > 0.1
