@@ -18,7 +18,7 @@ from app.docs.tags import (
 )
 from app.errors import FieldsInvalid, NotFound
 from app.jobs.access import current_status
-from app.limits import limit_jobs
+from app.limits import limit_request, rate_headers
 from app.native.boosters import BOOSTER_ROUTES
 from app.native.catalogue import InvalidQuery, parse_query, render_page
 from app.native.status import native_status
@@ -53,6 +53,7 @@ def _submit_route(spec: TaskSpec) -> HTTPRouteHandler:
         tags=[_TAGS.get(spec.name, TAG_NATIVE_ANALYSIS)],
         status_code=200,
         request_max_body_size=_BODY_LIMIT,
+        middleware=[rate_headers],
     )(submit)
 
 
@@ -65,11 +66,12 @@ SUBMIT_ROUTES = [_submit_route(spec) for spec in TASKS.values()]
     description="`pending`, `processing`, `done` or `error`; `result_url` links to the file once done, "
     "`result` holds text results. Only the key that submitted the job sees it.",
     tags=[TAG_NATIVE_UTILITIES],
+    middleware=[rate_headers],
 )
 async def request_status(request_id: str, request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
     services: Services = state.services
     principal = principal_of(request)
-    await limit_jobs(request, principal)
+    await limit_request(request, principal, None, "request-status")
     record = await services.jobs.get(request_id)
     visible = record is not None and (principal.admin or record.owner == principal.key_id)
     if record is None or not visible or record.options.get("dialect") != "native":

@@ -80,6 +80,15 @@ surfaces:
         endpoint_id: media-ep
         inference_types: [txt2video, img2video, aud2video]
         info: {{limits: {{min_fps: 8, max_fps: 30, max_frames: 241}}}}
+limits:
+  groups:
+    whisper: [vid2txt, aud2txt, videofile2txt, audiofile2txt]
+  tiers:
+    basic:
+      rpm: 1
+      tasks:
+        whisper: {{rpm: 1, rpd: 10}}
+        request-status: {{rpm: 2}}
 """
 
 
