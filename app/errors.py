@@ -307,8 +307,8 @@ def native_error_response(exc: GatewayError) -> Response[bytes]:
         entries, status = [(exc.param or "body", exc.message)], 422
     grouped: dict[str, list[str]] = {}
     for field, message in entries:
-        grouped.setdefault(field[:256], []).append(message[:2048])
-    message = _NATIVE_MESSAGES.get(status) or exc.message[:2048]
+        grouped.setdefault(echo(field, ECHO_CHARS * 4), []).append(echo(message, _MESSAGE_CHARS))
+    message = _NATIVE_MESSAGES.get(status) or echo(exc.message, _MESSAGE_CHARS)
     if status == 404 and exc.code == "job_not_found":
         message = "Request not found."
     body = {

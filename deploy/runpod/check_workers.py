@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-SURFACES = ("chat", "images", "transcribe", "embeddings", "video")
+SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech")
 PYPI = "https://pypi.org/simple"
 IMAGE_PYTHON = "3.12"  # Ubuntu 24.04's python3, which every Dockerfile uses
 # Ubuntu 24.04 has glibc 2.39; pip matches --platform tags exactly, so list what it accepts.

@@ -22,13 +22,14 @@ from typing import Any
 import httpx
 
 HERE = Path(__file__).resolve().parent
-SURFACES = ("chat", "images", "transcribe", "embeddings", "video")
+SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech")
 ENV_NAMES = {
     "chat": "RUNPOD_CHAT_ENDPOINT_ID",
     "images": "RUNPOD_IMAGES_ENDPOINT_ID",
     "transcribe": "RUNPOD_TRANSCRIBE_ENDPOINT_ID",
     "embeddings": "RUNPOD_EMBEDDINGS_ENDPOINT_ID",
     "video": "RUNPOD_VIDEO_LTXV_ENDPOINT_ID",  # routing.yaml's Ltxv_13B_0_9_8_Distilled_FP8
+    "speech": "RUNPOD_SPEECH_ENDPOINT_ID",
 }
 DEFAULT_API_BASE = "https://api.runpod.io/v2"
 

@@ -20,7 +20,7 @@ create_endpoints = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(create_endpoints)
 
 
-@pytest.mark.parametrize("surface", ["chat", "images", "transcribe", "embeddings", "video"])
+@pytest.mark.parametrize("surface", ["chat", "images", "transcribe", "embeddings", "video", "speech"])
 def test_endpoint_body_is_complete(surface: str) -> None:
     spec = json.loads((ROOT / f"deploy/runpod/{surface}.json").read_text())
     endpoint = spec["endpoint"]
