@@ -32,6 +32,8 @@ MODEL_CARD_DEFAULTS: dict[str, tuple[int, float]] = {
     "Tongyi-MAI/Z-Image-Turbo": (9, 0.0),  # 8 DiT forwards; the card and pipeline example use 8-9
     "stabilityai/sd-turbo": (DISTILLED_STEPS, 0.0),
     "stabilityai/sdxl-turbo": (DISTILLED_STEPS, 0.0),
+    # Qwen-Image-Edit-Plus: the card's 40 steps; CFG is true CFG (a negative prompt), not this
+    "Qwen/Qwen-Image-Edit-2509": (40, 1.0),
 }
 _PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP; don't send one per step
 
@@ -91,8 +93,11 @@ def model_defaults(pipe: Any, name: str) -> ModelDefaults:
     config = getattr(pipe, "config", None) or {}
     if config.get("is_distilled"):
         return ModelDefaults(DISTILLED_STEPS, 1.0, "model_index.json: is_distilled")
-    transformer = getattr(getattr(pipe, "transformer", None), "config", None)
-    if hasattr(pipe, "_pack_latents") and getattr(transformer, "guidance_embeds", None) is False:
+    denoiser = getattr(pipe, "transformer", None)
+    transformer = getattr(denoiser, "config", None)
+    # Qwen-Image also packs latents and has guidance_embeds False, yet is not step-distilled.
+    is_flux = type(denoiser).__name__.startswith("Flux")
+    if is_flux and hasattr(pipe, "_pack_latents") and getattr(transformer, "guidance_embeds", None) is False:
         return ModelDefaults(DISTILLED_STEPS, 0.0, "flux without guidance_embeds", SCHNELL_MAX_SEQUENCE_LENGTH)
     for candidate in (name, str(getattr(pipe, "name_or_path", "") or "")):
         if candidate in MODEL_CARD_DEFAULTS:
