@@ -22,12 +22,17 @@ from typing import Any
 import httpx
 
 HERE = Path(__file__).resolve().parent
-SURFACES = ("chat", "images", "transcribe", "embeddings")
+# More endpoints of one worker: body name -> the handlers/ directory whose image it runs.
+VARIANTS = {"images-edit": "images", "images-rmbg": "images", "images-upscale": "images"}
+SURFACES = ("chat", "images", "transcribe", "embeddings", *VARIANTS)
 ENV_NAMES = {
     "chat": "RUNPOD_CHAT_ENDPOINT_ID",
     "images": "RUNPOD_IMAGES_ENDPOINT_ID",
     "transcribe": "RUNPOD_TRANSCRIBE_ENDPOINT_ID",
     "embeddings": "RUNPOD_EMBEDDINGS_ENDPOINT_ID",
+    "images-edit": "RUNPOD_IMAGES_EDIT_ENDPOINT_ID",
+    "images-rmbg": "RUNPOD_IMAGES_RMBG_ENDPOINT_ID",
+    "images-upscale": "RUNPOD_IMAGES_UPSCALE_ENDPOINT_ID",
 }
 DEFAULT_API_BASE = "https://api.runpod.io/v2"
 

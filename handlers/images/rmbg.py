@@ -60,6 +60,8 @@ def _providers(device: str) -> list[str]:
 
     available = ort.get_available_providers()
     if device.startswith("cuda") and "CUDAExecutionProvider" in available:
+        if hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # the CUDA/cuDNN of the nvidia-* wheels (torch's), not a system CUDA
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 
