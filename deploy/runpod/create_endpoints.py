@@ -30,9 +30,9 @@ ENV_NAMES = {
     "images": "RUNPOD_IMAGES_ENDPOINT_ID",
     "transcribe": "RUNPOD_TRANSCRIBE_ENDPOINT_ID",
     "embeddings": "RUNPOD_EMBEDDINGS_ENDPOINT_ID",
-    "images-edit": "RUNPOD_IMAGES_EDIT_ENDPOINT_ID",
-    "images-rmbg": "RUNPOD_IMAGES_RMBG_ENDPOINT_ID",
-    "images-upscale": "RUNPOD_IMAGES_UPSCALE_ENDPOINT_ID",
+    "images-edit": "RUNPOD_IMAGE_EDIT_ENDPOINT_ID",  # the names routing.yaml reads
+    "images-rmbg": "RUNPOD_RMBG_ENDPOINT_ID",
+    "images-upscale": "RUNPOD_UPSCALE_ENDPOINT_ID",
 }
 DEFAULT_API_BASE = "https://api.runpod.io/v2"
 

@@ -13,6 +13,7 @@ and cancellation work as for txt2img (``engine.py``).
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Any
 
@@ -57,14 +58,35 @@ class EditEngine(ImageEngine):
             pictures = [_resized(picture, width, height) for picture in pictures]
         else:
             plan.kwargs["width"], plan.kwargs["height"] = width, height
+        self._true_cfg(params, plan)
         rgb = [picture.convert("RGB") for picture in pictures]  # the models see colour only
         plan.kwargs["image"] = rgb if self.multi_image else rgb[0]
-        if params.strength is not None:
-            if "strength" in self.accepted:
-                plan.kwargs["strength"] = params.strength
-            else:
-                plan.ignored.append("strength")  # instruction editors rewrite from the picture
+        if "strength" in self.accepted:
+            # img2img runs int(steps * strength) steps: at least one, so a 1-step turbo default
+            # or a tiny strength still edits instead of failing inside diffusers.
+            declared = inspect.signature(self.pipe.__call__).parameters["strength"].default
+            strength = params.strength if params.strength is not None else float(declared)
+            plan.kwargs["strength"] = max(strength, 1.0 / plan.steps)
+            if int(plan.steps * plan.kwargs["strength"]) < 1:  # float rounding of 1/steps
+                plan.kwargs["strength"] = 1.0
+        elif params.strength is not None:
+            plan.ignored.append("strength")  # instruction editors rewrite from the picture
         return plan
+
+
+    def _true_cfg(self, params: EditInput, plan: Plan) -> None:
+        """Qwen-Image-Edit-style pipelines have no distilled guidance: ``guidance_scale`` is
+        their true-CFG strength, which acts only with a negative prompt (the model card's is
+        a blank one)."""
+        transformer = getattr(getattr(self.pipe, "transformer", None), "config", None)
+        if "true_cfg_scale" not in self.accepted or getattr(transformer, "guidance_embeds", True) is not False:
+            return
+        guidance = plan.kwargs.pop("guidance_scale", None)
+        if guidance is None:
+            return
+        plan.kwargs["true_cfg_scale"] = guidance
+        if guidance > 1 and "negative_prompt" not in plan.kwargs:
+            plan.kwargs["negative_prompt"] = " "
 
 
 def _resized(picture: Any, width: int, height: int) -> Any:
@@ -84,5 +106,16 @@ def get_edit_engine() -> EditEngine:
     with _engine_lock:
         if _engine is None or _engine.name != name:
             _engine = None
-            _engine = EditEngine(loader.load_edit_pipeline(name), name)
+            _engine = EditEngine(_shared_or_loaded(name), name)
         return _engine
+
+
+def _shared_or_loaded(name: str) -> Any:
+    """The txt2img pipeline's img2img twin when both tasks run one model (same weights, no
+    second copy in memory), else a fresh load."""
+    from handlers.images import engine
+
+    loaded = engine.loaded_engine()
+    if loaded is not None and loaded.name == name:
+        return loader.image_to_image(loaded.pipe)
+    return loader.load_edit_pipeline(name)

@@ -247,6 +247,11 @@ _engine: ImageEngine | None = None
 _engine_lock = threading.Lock()
 
 
+def loaded_engine() -> ImageEngine | None:
+    """The txt2img engine if it is loaded (the img2img task can share its weights)."""
+    return _engine
+
+
 def get_engine() -> ImageEngine:
     """The worker's engine, loaded on first use (the lock stops two jobs loading it twice)."""
     global _engine

@@ -135,23 +135,38 @@ def load_pipeline(name: str) -> Any:
 def load_edit_pipeline(name: str) -> Any:
     """The img2img pipeline for ``name``: an editing pipeline as saved, or a text-to-image
     checkpoint's img2img twin. NF4 (bitsandbytes) on CUDA when ``quantization`` says so."""
-    import inspect
-
-    from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
+    from diffusers import DiffusionPipeline
 
     _quiet_libraries()
     device = choose_device()
     options = _options(name, device, allow_quantization=True)
     logger.info("loading images edit model %s on %s (%s)", name, device, options["dtype"])
     try:
-        pipe = DiffusionPipeline.from_pretrained(name, **options)  # type: ignore[no-untyped-call]
-        if "image" not in inspect.signature(pipe.__call__).parameters:
-            pipe = AutoPipelineForImage2Image.from_pipe(pipe)  # type: ignore[no-untyped-call]
+        pipe = image_to_image(DiffusionPipeline.from_pretrained(name, **options))  # type: ignore[no-untyped-call]
     except HandlerError:
         raise
     except Exception as exc:
         raise _failed(name, exc) from exc
     return _place(pipe, device)
+
+
+def image_to_image(pipe: Any) -> Any:
+    """``pipe`` itself when it takes pictures, else its img2img twin sharing the same modules."""
+    import inspect
+
+    from diffusers import AutoPipelineForImage2Image
+
+    if "image" in inspect.signature(pipe.__call__).parameters:
+        return pipe
+    try:
+        twin = AutoPipelineForImage2Image.from_pipe(pipe)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise HandlerError(
+            f"{type(pipe).__name__} has no image-to-image variant; set IMAGES_EDIT_MODEL to an editing model",
+            code="model_load_failed",
+        ) from exc
+    twin.set_progress_bar_config(disable=True)
+    return twin
 
 
 def _place(pipe: Any, device: str) -> Any:

@@ -279,3 +279,54 @@ def test_unknown_task_and_missing_image(origin: str) -> None:
     assert err(run({"task": "img-colorize", "image": f"{origin}/photo.png"}))["param"] == "task"
     assert err(run({"task": "img-rmbg"}))["param"] == "image"
     assert err(run({"task": "img-upscale", "image": f"{origin}/photo.png", "prompt": "x"}))["param"] == "prompt"
+
+
+def test_one_step_turbo_settings_still_edit(origin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # sd-turbo locally runs 1 step; img2img runs int(steps * strength) of them, 0 at 0.8
+    monkeypatch.setenv("IMAGES_DEFAULT_STEPS", "1")
+    out = run({k: v for k, v in edit(origin).items() if k != "num_inference_steps"})
+    assert "error" not in out, out["error"]
+    assert out["num_inference_steps"] == 1
+    assert "error" not in run(edit(origin, strength=0.0))
+
+
+def test_edit_shares_the_txt2img_pipeline_when_the_model_is_the_same(origin: str) -> None:
+    from handlers.images import edit as edit_module
+    from handlers.images import engine
+
+    assert "error" not in run({"prompt": "x", "num_inference_steps": 1})  # loads the txt2img engine
+    edit_module._engine = None  # as a fresh worker whose first job was txt2img
+    assert "error" not in run(edit(origin))
+    edit_engine = edit_module.get_edit_engine()
+    assert edit_engine.pipe.unet is engine.get_engine().pipe.unet  # one copy of the weights
+
+
+class _EditPlusStandIn:
+    """A Qwen-Image-Edit-Plus-like pipeline: pictures, true CFG, a transformer without guidance."""
+
+    class transformer:
+        class config:
+            guidance_embeds = False
+            patch_size = 2
+
+    vae_scale_factor = 8
+    config: ClassVar[dict[str, Any]] = {}
+
+    def __call__(self, image: Any = None, prompt: str = "", negative_prompt: str | None = None,
+                 true_cfg_scale: float = 4.0, height: int | None = None, width: int | None = None,
+                 num_inference_steps: int = 50, guidance_scale: float | None = None) -> Any:  # fmt: skip
+        raise NotImplementedError
+
+
+def test_guidance_is_true_cfg_for_an_instruction_editor() -> None:
+    from handlers.images.edit import EditEngine
+    from handlers.images.schema import EditInput, Limits
+
+    worker = EditEngine(_EditPlusStandIn(), "Qwen/Qwen-Image-Edit-2509")
+    worker.multi_image = True
+    pictures = [picture(100, 60), picture(40, 40)]
+    plan = worker.plan_edit(EditInput(prompt="p", guidance_scale=4.0, strength=0.3), pictures, Limits())
+    assert plan.kwargs["true_cfg_scale"] == 4.0 and "guidance_scale" not in plan.kwargs
+    assert plan.kwargs["negative_prompt"] == " "  # true CFG acts only with a negative prompt
+    assert len(plan.kwargs["image"]) == 2 and (plan.kwargs["width"], plan.kwargs["height"]) == (96, 64)
+    assert plan.ignored == ["strength"] and plan.steps == 40  # the model card's steps
