@@ -24,6 +24,7 @@ from PIL import Image
 from handlers.common.errors import decode_error
 from handlers.common.progress import EMULATOR_PROGRESS_KEY
 from handlers.images.handler import handler
+from tests.contracts.shape import assert_same_shape, load_contract
 from tests.handlers.cancelling import cancel_after_first_progress
 from tests.handlers.tiny_image_models import build_tiny_ben2_onnx, build_tiny_esrgan, image_bytes, picture
 from tests.handlers.tiny_models import build_tiny_image_pipeline
@@ -330,3 +331,14 @@ def test_guidance_is_true_cfg_for_an_instruction_editor() -> None:
     assert plan.kwargs["negative_prompt"] == " "  # true CFG acts only with a negative prompt
     assert len(plan.kwargs["image"]) == 2 and (plan.kwargs["width"], plan.kwargs["height"]) == (96, 64)
     assert plan.ignored == ["strength"] and plan.steps == 40  # the model card's steps
+
+
+@pytest.mark.parametrize("case", load_contract("images")["url_cases"], ids=lambda case: case["name"])
+def test_contract_url_cases(case: dict[str, Any], origin: str) -> None:
+    import json
+
+    out = run(json.loads(json.dumps(case["input"]).replace("{origin}", origin)))
+    assert "error" not in out, out.get("error")
+    assert_same_shape(out, case["output"])
+    assert out["task"] == case["input"]["task"] and out["model"] == case["input"]["model"]
+    assert decoded(out["images"][0]).format == out["output_format"].upper()
