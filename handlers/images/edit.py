@@ -58,14 +58,15 @@ class EditEngine(ImageEngine):
             pictures = [_resized(picture, width, height) for picture in pictures]
         else:
             plan.kwargs["width"], plan.kwargs["height"] = width, height
-        self._true_cfg(params, plan)
+        self._true_cfg(plan)
         rgb = [picture.convert("RGB") for picture in pictures]  # the models see colour only
         plan.kwargs["image"] = rgb if self.multi_image else rgb[0]
         if "strength" in self.accepted:
             # img2img runs int(steps * strength) steps: at least one, so a 1-step turbo default
             # or a tiny strength still edits instead of failing inside diffusers.
             declared = inspect.signature(self.pipe.__call__).parameters["strength"].default
-            strength = params.strength if params.strength is not None else float(declared)
+            fallback = float(declared) if isinstance(declared, int | float) else 1.0
+            strength = params.strength if params.strength is not None else fallback
             plan.kwargs["strength"] = max(strength, 1.0 / plan.steps)
             if int(plan.steps * plan.kwargs["strength"]) < 1:  # float rounding of 1/steps
                 plan.kwargs["strength"] = 1.0
@@ -73,8 +74,7 @@ class EditEngine(ImageEngine):
             plan.ignored.append("strength")  # instruction editors rewrite from the picture
         return plan
 
-
-    def _true_cfg(self, params: EditInput, plan: Plan) -> None:
+    def _true_cfg(self, plan: Plan) -> None:
         """Qwen-Image-Edit-style pipelines have no distilled guidance: ``guidance_scale`` is
         their true-CFG strength, which acts only with a negative prompt (the model card's is
         a blank one)."""
@@ -82,10 +82,11 @@ class EditEngine(ImageEngine):
         if "true_cfg_scale" not in self.accepted or getattr(transformer, "guidance_embeds", True) is not False:
             return
         guidance = plan.kwargs.pop("guidance_scale", None)
-        if guidance is None:
-            return
-        plan.kwargs["true_cfg_scale"] = guidance
-        if guidance > 1 and "negative_prompt" not in plan.kwargs:
+        if guidance is not None:
+            plan.kwargs["true_cfg_scale"] = guidance
+        else:
+            guidance = inspect.signature(self.pipe.__call__).parameters["true_cfg_scale"].default
+        if isinstance(guidance, int | float) and guidance > 1 and "negative_prompt" not in plan.kwargs:
             plan.kwargs["negative_prompt"] = " "
 
 

@@ -28,12 +28,12 @@ STANDARD_STEPS = 25  # only for a pipeline whose __call__ states no default
 SCHNELL_MAX_SEQUENCE_LENGTH = 256
 # Models whose distillation their config does not state: the model card's settings, by exact
 # hub id (the config is what decides for everything else).
-MODEL_CARD_DEFAULTS: dict[str, tuple[int, float]] = {
+MODEL_CARD_DEFAULTS: dict[str, tuple[int, float | None]] = {
     "Tongyi-MAI/Z-Image-Turbo": (9, 0.0),  # 8 DiT forwards; the card and pipeline example use 8-9
     "stabilityai/sd-turbo": (DISTILLED_STEPS, 0.0),
     "stabilityai/sdxl-turbo": (DISTILLED_STEPS, 0.0),
-    # Qwen-Image-Edit-Plus: the card's 40 steps; CFG is true CFG (a negative prompt), not this
-    "Qwen/Qwen-Image-Edit-2509": (40, 1.0),
+    # Qwen-Image-Edit-Plus: the card's 40 steps; its CFG is true CFG (edit.py), the pipeline's 4.0
+    "Qwen/Qwen-Image-Edit-2509": (40, None),
 }
 _PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP; don't send one per step
 
