@@ -177,33 +177,38 @@ def _validation_param(exc: ValidationException) -> tuple[str | None, str]:
     return None, str(exc.detail)
 
 
-def handle_gateway_error(_: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
-    return gateway_error_response(exc)
+def handle_gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
+    return render(request, exc)
 
 
-def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+def http_error(exc: HTTPException) -> GatewayError:
+    """Litestar's own errors (router 404/405, 413, validation) as the gateway's."""
     status = exc.status_code
     if isinstance(exc, ValidationException):
         param, message = _validation_param(exc)
-        return gateway_error_response(InvalidRequest(f"{message} ({param})" if param else message, param=param))
+        return InvalidRequest(f"{message} ({param})" if param else message, param=param)
     if status == 413:
-        return gateway_error_response(PayloadTooLarge("Request body too large"))
+        return PayloadTooLarge("Request body too large")
     if isinstance(exc, NotFoundException) or status == 404:
-        return gateway_error_response(NotFound(str(exc.detail) or "Not found", code="not_found"))
+        return NotFound(str(exc.detail) or "Not found", code="not_found")
     if status == 405:
         err = GatewayError(str(exc.detail) or "Method not allowed")
         err.status_code, err.error_type, err.code = 405, "invalid_request_error", "method_not_allowed"
-        return gateway_error_response(err)
+        return err
     if isinstance(exc, LitestarNotAuthorized) or status == 401:
-        return gateway_error_response(AuthenticationFailed(str(exc.detail)))
+        return AuthenticationFailed(str(exc.detail))
     if isinstance(exc, PermissionDeniedException) or status == 403:
-        return gateway_error_response(PermissionDenied(str(exc.detail)))
+        return PermissionDenied(str(exc.detail))
     if status == 400:
-        return gateway_error_response(InvalidRequest(str(exc.detail) or "Bad request"))
+        return InvalidRequest(str(exc.detail) or "Bad request")
     err = GatewayError(str(exc.detail))
     err.status_code = status
     err.error_type = "invalid_request_error" if status < 500 else "server_error"
-    return gateway_error_response(err)
+    return err
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    return render(request, http_error(exc))
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -211,7 +216,62 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     log.error("unhandled_error", error_type=type(exc).__name__, path=request.scope.get("path"))
     err = GatewayError("Internal server error", code="internal_error")
     err.status_code = HTTP_500_INTERNAL_SERVER_ERROR
-    return gateway_error_response(err)
+    return render(request, err)
+
+
+# The native task API (design.md §6) ----------------------------------------------------------
+
+NATIVE_PREFIX = "/api/v1/client/"
+_NATIVE_MESSAGES = {401: "Unauthorized user.", 422: "Validation failed", 429: "Too Many Attempts."}
+
+
+class FieldsInvalid(InvalidRequest):
+    """Several bad fields at once (the native 422 lists every one); ``errors`` is
+    ``[(field, message), ...]``. On /v1 routes it reads as one 400 naming the first field."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        field, message = errors[0] if errors else ("body", "The request is invalid")
+        super().__init__(message, param=field)
+        self.errors = errors or [(field, message)]
+
+
+def native_error_response(exc: GatewayError) -> Response[bytes]:
+    """The seeds' envelope: ``{"data": null, "message", "errors": [{"field", "messages"}],
+    "statusCode"}``; a bad field is a 422, and so is an unknown model (reference §1.8)."""
+    status = exc.status_code
+    entries: list[tuple[str, str]] = []
+    if isinstance(exc, FieldsInvalid):
+        entries, status = exc.errors, 422
+    elif isinstance(exc, ModelNotFound):
+        entries, status = [("model", "The selected model does not exist.")], 422
+    elif status == 400:
+        entries, status = [(exc.param or "body", exc.message)], 422
+    grouped: dict[str, list[str]] = {}
+    for field, message in entries:
+        grouped.setdefault(field[:256], []).append(message[:2048])
+    message = _NATIVE_MESSAGES.get(status) or exc.message[:2048]
+    if status == 404 and exc.code == "job_not_found":
+        message = "Request not found."
+    body = {
+        "data": None,
+        "message": message,
+        "errors": [{"field": field, "messages": messages} for field, messages in grouped.items()],
+        "statusCode": status,
+    }
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=exc.response_headers(),
+    )
+
+
+def render(request: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
+    """The error in the dialect of the route that failed: the seeds' native envelope under
+    ``/api/v1/client/``, OpenAI's error body everywhere else."""
+    if str(request.scope.get("path", "")).startswith(NATIVE_PREFIX):
+        return native_error_response(exc)
+    return gateway_error_response(exc)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

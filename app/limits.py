@@ -116,6 +116,8 @@ class Limiter:
             return _headers(shown, reset(shown))
         blocking = max((w for w in windows if w.count >= w.limit), key=reset)
         headers = _headers(blocking, reset(blocking))
+        # The seeds' SDK reads which window ran out (minute: wait; daily: wait for 00:00 UTC).
+        headers["x-ratelimit-type"] = "minute" if blocking.period == MINUTE else "daily"
         RATE_LIMITED.labels(principal.tier, scope).inc()
         per = "minute" if blocking.period == MINUTE else "day"
         where = "" if blocking.scope == "all" else f" on {blocking.scope}"

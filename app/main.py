@@ -28,14 +28,23 @@ from app.files import FileStore, download_file
 from app.health import healthz, readyz
 from app.jobs.events import EventHub
 from app.jobs.records import JobStore
-from app.jobs.routes import job_cancel, job_download, job_events_without_upgrade, job_status, signed_result
 from app.jobs.tracker import JobTracker
 from app.jobs.watcher import JobWatcher
-from app.jobs.websocket import job_events
 from app.keys import KeyStore
 from app.limits import Limiter
 from app.metrics import WEBHOOK_DELIVERIES
+from app.native.results import native_output
+from app.native.routes import NATIVE_ROUTES
 from app.observability.plugin import ObservabilityPlugin
+from app.openai.chat import chat_completions
+from app.openai.embeddings import create_embeddings
+from app.openai.images import edit_images, generate_images
+from app.openai.job_routes import job_cancel, job_download, job_events_without_upgrade, job_status, signed_result
+from app.openai.job_socket import job_events
+from app.openai.models import list_models, retrieve_model
+from app.openai.outputs import public_output
+from app.openai.speech import create_speech
+from app.openai.transcribe import create_transcription
 from app.ops.runpod import runpod_router
 from app.redis_guard import RedisGuard
 from app.routing.loader import LoadedRouting, load_routing
@@ -45,11 +54,6 @@ from app.services import RoutingHolder, Services
 from app.settings import Settings, SettingsError, load_settings
 from app.signing import Signer
 from app.store import Keys, create_redis
-from app.surfaces.chat import chat_completions
-from app.surfaces.embeddings import create_embeddings
-from app.surfaces.images import generate_images
-from app.surfaces.models import list_models, retrieve_model
-from app.surfaces.transcribe import create_transcription
 from app.upstream.client import RunPodClient
 from app.usage import flush as flush_usage
 from app.webhooks import WebhookOutbox, WebhookSettings
@@ -64,7 +68,9 @@ ROUTE_HANDLERS: list[Any] = [
     chat_completions,
     create_embeddings,
     generate_images,
+    edit_images,
     create_transcription,
+    create_speech,
     list_models,
     retrieve_model,
     download_file,
@@ -83,6 +89,7 @@ ROUTE_HANDLERS: list[Any] = [
     webhooks_admin_router,
     routing_admin_router,
     usage_report,
+    *NATIVE_ROUTES,
 ]
 
 
@@ -156,6 +163,8 @@ def create_app(
     settings = settings or load_settings()
     routing = routing or load_routing(settings.routing_path)
     services = build_services(settings, routing)
+    services.output_renderers["openai"] = public_output
+    services.output_renderers["native"] = native_output
     outbox = build_outbox(services, webhooks)
     tracker = JobTracker(services, outbox=outbox)
     watcher = JobWatcher(services, tracker)

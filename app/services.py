@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from structlog.contextvars import bind_contextvars
 
 from app.auth import Authenticator
 from app.files import FileStore
-from app.jobs.records import JobStore
+from app.jobs.records import JobRecord, JobStore
 from app.keys import KeyStore
 from app.routing.loader import LoadedRouting
 from app.routing.resolver import Route, resolve
@@ -37,6 +39,9 @@ class RoutingHolder:
         self.loaded_at = time.time()
 
 
+OutputRenderer = Callable[["Services", JobRecord, Any], Awaitable[Any]]
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -49,6 +54,14 @@ class Services:
     authenticator: Authenticator
     files: FileStore
     jobs: JobStore
+    # How a finished job's output reaches its client, by the dialect that started it
+    # (``record.options["dialect"]``, default ``openai``): each dialect registers its renderer
+    # when the app is built, so the engine never imports a dialect.
+    output_renderers: dict[str, OutputRenderer] = field(default_factory=dict)
+
+    async def render_output(self, record: JobRecord, output: Any) -> Any:
+        render = self.output_renderers[str(record.options.get("dialect", "openai"))]
+        return await render(self, record, output)
 
     def upstream_api_key(self) -> str:
         """The key for RunPod calls about an existing job (none for the local emulator)."""

@@ -29,7 +29,7 @@ from app.jobs.records import JobRecord
 from app.redis_guard import RedisUnavailable
 from app.services import Services
 from app.store import Keys
-from app.surfaces.chat_stream import DONE
+from app.upstream.sse import DONE
 
 log = structlog.get_logger("dryapi.usage")
 

@@ -12,6 +12,10 @@ TAG_MODELS = "Models"
 TAG_FILES = "Files"
 TAG_ADMIN = "Admin"
 TAG_HEALTH = "Health"
+TAG_NATIVE_GENERATION = "Generation"
+TAG_NATIVE_TRANSFORMATION = "Transformation"
+TAG_NATIVE_ANALYSIS = "Analysis"
+TAG_NATIVE_UTILITIES = "Utilities"
 
 TAGS = [
     Tag(name=TAG_OPENAI, description="OpenAI/OpenRouter-style inference enqueue endpoints."),
@@ -22,6 +26,10 @@ TAGS = [
     Tag(name=TAG_FILES, description="Signed links to stored media (no API key: the signature is the proof)."),
     Tag(name=TAG_ADMIN, description="Operator routes for admin keys: routing, usage, webhook breakers."),
     Tag(name=TAG_HEALTH, description="Liveness, readiness and metrics for orchestrators."),
+    Tag(name=TAG_NATIVE_GENERATION, description="Native task API: images, speech, music and video from text."),
+    Tag(name=TAG_NATIVE_TRANSFORMATION, description="Native task API: image editing, background removal, upscaling."),
+    Tag(name=TAG_NATIVE_ANALYSIS, description="Native task API: OCR, transcription of files and links, embeddings."),
+    Tag(name=TAG_NATIVE_UTILITIES, description="Native task API: request status and the models catalogue."),
 ]
 
 # The bearer scheme every authenticated operation names in its ``security``.

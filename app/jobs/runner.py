@@ -20,13 +20,15 @@ from app.jobs.records import TERMINAL_STATUSES, JobRecord, new_record
 from app.jobs.schemas import EnqueueBody, RunPodJob
 from app.routing.resolver import Route
 from app.services import Services
-from app.surfaces.handler_fields import client_param
 
 ENQUEUE_OBJECTS = {
     "chat": "chat.completion.enqueue",
     "images": "image.generation.enqueue",
     "transcribe": "audio.transcription.enqueue",
     "embeddings": "embedding.enqueue",
+    "speech": "audio.speech.enqueue",
+    "music": "audio.music.enqueue",
+    "video": "video.generation.enqueue",
 }
 # RunPod holds a runsync request up to 90 s, but it names the job only when it returns; a
 # shorter hold bounds how long a disconnected client's job runs before we can cancel it.
@@ -145,23 +147,7 @@ async def enqueue(
         if replay is not None:
             return _accepted(replay, route.surface, replayed=True)
     try:
-        record = new_record(
-            id="",
-            owner=principal.key_id,
-            surface=route.surface,
-            model=route.public_model,
-            endpoint_id=route.endpoint_id,
-            endpoint_url=route.endpoint_url,
-            webhook_url=webhook_url,
-            options=options or {},
-            stream=stream,
-        )
-        callback = services.callback_url(record.nonce)
-        result = await services.client.run(route, job_input, webhook=callback)
-        record.id = str(result["id"])
-        bind_contextvars(job_id=record.id)
-        record.status = str(result.get("status", "IN_QUEUE"))
-        await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True)
+        record = await start_job(call, job_input, webhook_url=webhook_url, stream=stream, options=options)
     except BaseException:
         if idempotency is not None:
             await idempotency.release()
@@ -183,9 +169,52 @@ async def enqueue(
     return _accepted(body, route.surface, replayed=False)
 
 
+async def start_job(
+    call: Call,
+    job_input: dict[str, Any],
+    *,
+    webhook_url: str | None,
+    stream: bool = False,
+    options: dict[str, Any] | None = None,
+) -> JobRecord:
+    """Start the job with /run (RunPod calls back when it ends), record it and follow it.
+
+    Every dialect's async path starts jobs here; each answers the client in its own words.
+    """
+    services, principal, route = call.services, call.principal, call.route
+    record = new_record(
+        id="",
+        owner=principal.key_id,
+        surface=route.surface,
+        model=route.public_model,
+        endpoint_id=route.endpoint_id,
+        endpoint_url=route.endpoint_url,
+        webhook_url=webhook_url,
+        options=options or {},
+        stream=stream,
+    )
+    callback = services.callback_url(record.nonce)
+    result = await services.client.run(route, job_input, webhook=callback)
+    record.id = str(result["id"])
+    bind_contextvars(job_id=record.id)
+    record.status = str(result.get("status", "IN_QUEUE"))
+    await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True)
+    return record
+
+
 def _accepted(body: bytes, surface: str, *, replayed: bool) -> Response[bytes]:
     job_id = msgspec.json.decode(body)["id"]
     headers = {"location": f"/v1/jobs/{surface}/{job_id}"}
     if replayed:
         headers["idempotent-replayed"] = "true"
     return Response(content=body, status_code=202, media_type="application/json", headers=headers)
+
+
+def client_param(table: dict[str, str], param: str | None) -> str | None:
+    """The client's name for a handler field a worker complained about (``num_images`` → ``n``)."""
+    if param in ("width", "height"):
+        return "size"
+    for client_key, handler_key in table.items():
+        if handler_key == param:
+            return client_key
+    return param

@@ -20,7 +20,6 @@ import structlog
 from app import usage
 from app.errors import GatewayError
 from app.jobs.outcome import error_body, job_error, webhook_error_code
-from app.jobs.outputs import public_output
 from app.jobs.records import TERMINAL_STATUSES, JobRecord
 from app.metrics import JOBS
 from app.services import Services
@@ -55,6 +54,8 @@ def progress_body(record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
     output = raw.get("output")
     if isinstance(output, dict) and "progress" in output:
         body["progress"] = output["progress"]
+        if isinstance(output.get("preview"), str):  # a data URI or URL of the work so far
+            body["preview"] = output["preview"]
     return body
 
 
@@ -171,7 +172,7 @@ class JobTracker:
         error = job_error(raw, record.id)
         if error is None:
             try:
-                body["output"] = await public_output(self._services, record, raw["output"])
+                body["output"] = await self._services.render_output(record, raw["output"])
             except GatewayError as exc:
                 error = exc
         if error is not None:
@@ -194,7 +195,10 @@ class JobTracker:
 
     async def _final_webhook(self, record: JobRecord, previous: str, body: dict[str, Any]) -> None:
         if body["status"] == "COMPLETED":
-            extra: dict[str, Any] = {"completed_at": _iso(), "result_url": self.result_url(record)}
+            output = body.get("output")
+            # A native job's link is to the file itself; a /v1 job's to its kept result body.
+            file_url = output.get("result_url") if isinstance(output, dict) else None
+            extra: dict[str, Any] = {"completed_at": _iso(), "result_url": file_url or self.result_url(record)}
             extra["processing_time_ms"] = int(body.get("executionTime") or 0)
             await self._webhook(record, "job.completed", previous, extra, status="done")
             return
@@ -214,7 +218,7 @@ class JobTracker:
             "job_request_id": record.id,
             "status": status,
             "previous_status": WEBHOOK_STATUS.get(previous, "processing"),
-            "job_type": record.surface,
+            "job_type": record.options.get("task", record.surface),  # native jobs: the task's name
             **extra,
         }
         await self._outbox.enqueue(key_id=record.owner, url=record.webhook_url, event=event, data=data)

@@ -40,6 +40,7 @@ class Txt2Img(TaskParams, kw_only=True):
     guidance: Guidance | None = None
     negative_prompt: Prompt | None = None
     loras: Loras | None = None
+    num_images: Annotated[int, msgspec.Meta(ge=1, le=8)] | None = None  # OpenAI's ``n``
 
 
 class Img2Img(Txt2Img, kw_only=True):
@@ -68,7 +69,7 @@ def _pixels(params: Txt2Img, uploads: Uploads, route: ModelRoute) -> float:
 
 def _generation_quantities(params: Txt2Img, uploads: Uploads, route: ModelRoute) -> dict[str, float]:
     steps = params.steps or _default(route, "steps") or 1
-    return {"pixels": _pixels(params, uploads, route), "steps": float(steps), "images": 1.0}
+    return {"pixels": _pixels(params, uploads, route), "steps": float(steps), "images": float(params.num_images or 1)}
 
 
 def _check_generation(params: Txt2Img, uploads: Uploads, route: ModelRoute) -> FieldErrors:
@@ -109,10 +110,12 @@ def _check_input_size(params: ImageOnly, uploads: Uploads, route: ModelRoute) ->
 
 def _generation_input(task: str) -> Any:
     def build(params: Txt2Img, upstream_model: str, urls: Mapping[str, list[str]]) -> dict[str, Any]:
-        job: dict[str, Any] = {"task": task, "model": upstream_model, "prompt": params.prompt,
-                               "seed": resolved_seed(params.seed)}
+        job: dict[str, Any] = {"model": upstream_model, "prompt": params.prompt, "seed": resolved_seed(params.seed)}
+        if task != "txt2img":  # absent means txt2img: stock sdxl-style workers reject unknown keys
+            job["task"] = task
         optional = {"width": params.width, "height": params.height, "num_inference_steps": params.steps,
-                    "guidance_scale": params.guidance, "negative_prompt": params.negative_prompt}
+                    "guidance_scale": params.guidance, "negative_prompt": params.negative_prompt,
+                    "num_images": params.num_images}
         job |= {k: v for k, v in optional.items() if v is not None}
         if params.loras:
             job["loras"] = [{"name": lora.name, "weight": lora.weight} for lora in params.loras]

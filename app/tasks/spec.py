@@ -8,9 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
 from app.routing.schema import ModelRoute, Surface
+from app.tasks.common import TaskParams
 from app.tasks.validation import FieldErrors
 
 MB = 1024 * 1024
@@ -50,7 +49,7 @@ class TaskSpec:
     name: str  # the route: txt2img, aud2txt, ...
     surface: Surface
     inference_type: str  # as the models catalogue spells it
-    params: type[msgspec.Struct]
+    params: type[TaskParams]
     files: tuple[FileRule, ...] = ()
     # Cross-field rules the Struct cannot say (modes, mutually exclusive files, model voices).
     check: Callable[[Any, Uploads, ModelRoute], FieldErrors] = field(default=lambda params, uploads, route: [])

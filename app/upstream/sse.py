@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import codecs
 
+# The last frame of an OpenAI chat stream, as the gateway relays it.
+DONE = b"data: [DONE]\n\n"
+
 
 class SSEParser:
     """Linear in the bytes fed, however they are cut: an unfinished line waits as a list of

@@ -18,6 +18,8 @@ import yaml
 
 from tests.support.servers import free_port
 
+pytestmark = pytest.mark.process  # starts subprocesses
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "app"]
 

@@ -136,6 +136,7 @@ def test_compose_emulator_mirrors_routing_yaml_local_section(compose: dict[str, 
     assert args[args.index("--port") + 1] == "8001"
 
 
+@pytest.mark.process
 def test_compose_routing_file_passes_routing_check() -> None:
     path = DEPLOY / "routing.compose.yaml"
     result = subprocess.run(
@@ -284,6 +285,7 @@ def test_service_hpa_and_pdb_select_the_gateway_pods() -> None:
     assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
 
 
+@pytest.mark.process
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (built-in kustomize) not installed")
 def test_kustomize_builds(tmp_path: Path) -> None:
     build = tmp_path / "kubernetes"

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar import Litestar, Request, post
+from litestar import Request, post
 from litestar.exceptions import NotAuthorizedException
 
-from tests.support.servers import serve
+from tests.support.servers import serve, stub_app
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = importlib.util.spec_from_file_location("create_endpoints", ROOT / "deploy/runpod/create_endpoints.py")
@@ -48,7 +48,7 @@ def test_script_creates_one_endpoint_per_surface_on_rest_v2(
 ) -> None:
     monkeypatch.setenv("RUNPOD_API_KEY", "k")
     CREATED.clear()
-    with serve(Litestar([_create_endpoint])) as fake_runpod:
+    with serve(stub_app(_create_endpoint)) as fake_runpod:
         code = create_endpoints.main(
             ["embeddings", "chat", "--image-prefix", "ghcr.io/acme/", "--api-base", f"{fake_runpod.url}/v2"]
         )

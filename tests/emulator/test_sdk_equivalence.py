@@ -22,12 +22,12 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-from litestar import Litestar, Request, post
+from litestar import Request, post
 from runpod.serverless.modules import rp_http, rp_job
 
 from app.emulator.execute import execute
 from handlers.common.progress import EMULATOR_PROGRESS_KEY, report_progress
-from tests.support.servers import serve
+from tests.support.servers import serve, stub_app
 
 Api = tuple[str, list[tuple[str, Any]]]  # the recording server's URL and what it received
 ERROR = {"type": "invalid_request_error", "code": "x", "message": "bad", "param": "prompt"}
@@ -108,7 +108,7 @@ def runpod_api() -> Iterator[Api]:
         posts.append((kind, json.loads(await request.body())))
         return "ok"
 
-    with serve(Litestar([receive])) as server:
+    with serve(stub_app(receive)) as server:
         yield server.url, posts
 
 

@@ -133,6 +133,7 @@ def test_failing_receiver_is_retried_with_the_same_delivery_id(
     assert len({a.body for a in completed}) == 1
 
 
+@pytest.mark.process
 def test_deliveries_survive_a_sigkilled_gateway(
     emulator: ServerThread, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:

@@ -15,7 +15,7 @@ import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from app.ws_protocol import STALL_LIMIT_S
+from app import ws_protocol
 from tests.gateway.conftest import ADMIN_KEY, Gateway
 
 
@@ -227,7 +227,11 @@ def test_a_watcher_that_falls_behind_is_closed_4408(gateway: Gateway, api_key: s
     assert closed.rcvd is not None and closed.rcvd.code == 4408
 
 
-def test_a_watcher_that_stops_reading_is_dropped(gateway: Gateway, api_key: str) -> None:
+def test_a_watcher_that_stops_reading_is_dropped(
+    gateway: Gateway, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gateway runs in this process: a shorter stall limit than production's 10 s, same path.
+    monkeypatch.setattr(ws_protocol, "STALL_LIMIT_S", 3.0)
     slow_chat = {"messages": [{"role": "user", "content": "slow 30"}]}
     job_id = _enqueue(gateway, api_key, "/v1/chat/completions", json=slow_chat)
     hub = gateway.app.state.events
@@ -235,7 +239,7 @@ def test_a_watcher_that_stops_reading_is_dropped(gateway: Gateway, api_key: str)
     with _lazy_watcher(gateway, api_key, job_id) as client:
         assert hub.watchers == before + 1
         _flood(gateway, job_id)
-        deadline = time.monotonic() + STALL_LIMIT_S + 10
+        deadline = time.monotonic() + ws_protocol.STALL_LIMIT_S + 10
         while hub.watchers != before:  # the gateway lets go while the client still reads nothing
             assert time.monotonic() < deadline, "stalled watcher still held"
             time.sleep(0.2)

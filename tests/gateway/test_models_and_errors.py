@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from litestar import Litestar, Response, post
+from litestar import Response, post
 
 from tests.gateway.conftest import Gateway, start_gateway
-from tests.support.servers import ServerThread, serve
+from tests.support.servers import ServerThread, serve, stub_app
 
 
 def test_models_list_and_retrieve(client: openai.OpenAI) -> None:
@@ -68,7 +68,7 @@ async def _throttled() -> Response[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def throttled_gateway(emulator: ServerThread, redis_url: str, redis_prefix: str) -> Iterator[Gateway]:
-    with serve(Litestar([_throttled])) as stub:
+    with serve(stub_app(_throttled)) as stub:
         gw = start_gateway(
             f"{emulator.url}/v2", redis_url, redis_prefix + "throttle:", limited_upstream=f"{stub.url}/v2",
             admin_key="adm",

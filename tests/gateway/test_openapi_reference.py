@@ -57,7 +57,7 @@ def test_job_routes_as_the_reference_names_them(doc: dict[str, Any]) -> None:
         params = {p["name"]: p for p in operation["parameters"]}
         assert {"surface", "jobId"} <= set(params)
         surface = params["surface"]["schema"]
-        assert sorted(surface["enum"]) == ["chat", "embeddings", "images", "transcribe"], surface
+        assert sorted(surface["enum"]) == ["chat", "embeddings", "images", "music", "speech", "transcribe", "video"]
     endpoint = {p["name"] for p in doc["paths"]["/v1/jobs/{surface}/{jobId}"]["get"]["parameters"]}
     assert "endpointId" in endpoint
 

@@ -7,11 +7,11 @@ import io
 import httpx
 import openai
 import pytest
-from litestar import Litestar, get
+from litestar import get
 from litestar.response import Response
 
 from tests.gateway.conftest import Gateway
-from tests.support.servers import serve
+from tests.support.servers import serve, stub_app
 
 SMALL = b"RIFF" + bytes(600)  # inline as audio_base64 (gateway inline limit is 2048 in tests)
 LARGE = b"RIFF" + bytes(50_000)  # staged in Redis and handed over as a signed URL
@@ -78,7 +78,7 @@ async def _clip() -> Response[bytes]:
 
 
 def test_audio_url_json_body(gateway: Gateway, api_key: str) -> None:
-    with serve(Litestar([_clip])) as media:
+    with serve(stub_app(_clip)) as media:
         response = httpx.post(
             f"{gateway.url}/v1/audio/transcriptions",
             json={"audioUrl": f"{media.url}/clip.wav", "response_format": "verbose_json"},

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from litestar import Litestar, Response, get, post
+from litestar import Response, get, post
 
 from tests.gateway.conftest import Gateway, start_gateway
-from tests.support.servers import free_port, serve
+from tests.support.servers import free_port, serve, stub_app
 
 ADMIN = "adm-upstream"
 
@@ -51,7 +51,7 @@ async def _openai_worker_fails(endpoint: str) -> Response[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def failing_gateway(redis_url: str, redis_prefix: str) -> Iterator[Gateway]:
     handlers = [_run_fails, _runsync_fails, _health_fails, _status_missing, _openai_proxy_fails, _openai_worker_fails]
-    with serve(Litestar(handlers)) as stub:
+    with serve(stub_app(*handlers)) as stub:
         gw = start_gateway(f"{stub.url}/v2", redis_url, redis_prefix + "upfail:", admin_key=ADMIN)
         yield gw
         gw.server.stop()

@@ -19,7 +19,6 @@ import runpod
 from handlers.chat import handler as chat_handler
 from handlers.chat.coalesce import coalesce
 from handlers.chat.engine import ChatSettings, Delta, context_limit
-from handlers.chat.engine_transformers import chat_template_ids
 from handlers.chat.handler import handler
 from handlers.common.errors import decode_error
 from tests.handlers.tiny_models import build_tiny_chat_model
@@ -142,7 +141,10 @@ def test_context_limit_follows_rope_scaling() -> None:
 
 
 def test_control_tokens_in_message_text_stay_text(tiny_chat_model: Path) -> None:
+    # Imported here, not at the top: collecting the suite (in every xdist worker) stays torch-free.
     from transformers import AutoTokenizer
+
+    from handlers.chat.engine_transformers import chat_template_ids
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
     end, start = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|im_start|>"])
@@ -157,6 +159,8 @@ def test_control_tokens_in_message_text_stay_text(tiny_chat_model: Path) -> None
 
 def test_template_whitespace_handling_is_kept(tiny_chat_model: Path) -> None:
     from transformers import AutoTokenizer
+
+    from handlers.chat.engine_transformers import chat_template_ids
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
     messages = [{"role": "system", "content": "  one two  "}, {"role": "user", "content": "hello world"}]

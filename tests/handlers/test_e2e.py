@@ -21,6 +21,8 @@ from tests.gateway.conftest import Gateway, start_gateway, unique
 from tests.handlers.tiny_models import build_tiny_chat_model, build_tiny_image_pipeline, build_tiny_whisper_model
 from tests.support.servers import ServerThread
 
+pytestmark = pytest.mark.slow  # loads real (tiny) models behind a real gateway
+
 ROUTING = """
 upstream: {{base_url: "{upstream}", api_key: ""}}
 surfaces:

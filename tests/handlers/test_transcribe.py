@@ -30,6 +30,8 @@ from tests.contracts.shape import assert_same_shape, load_contract
 from tests.handlers.cancelling import cancel_after_first_progress
 from tests.handlers.tiny_models import TINY_WHISPER_SEGMENTS, build_tiny_whisper_model
 
+pytestmark = pytest.mark.slow  # loads a real (tiny) model
+
 CONTRACT = load_contract("transcribe")
 TRANSCRIPT = "Hello there. How are you?"
 

@@ -72,6 +72,7 @@ def check_failure_modes(s: Setup) -> None:
             assert call(gateway, "dry-never-issued").status_code in (401, 503)
 
 
+@pytest.mark.process
 def test_redis_hung_then_killed(setup: Setup, spare_redis: RedisServer) -> None:
     s = setup
     # Both gateways see their key once while Redis is healthy.

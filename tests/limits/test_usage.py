@@ -64,6 +64,7 @@ def finish_job(gw: Gateway, key: str, surface: str, job_id: str) -> None:
     raise AssertionError(f"job {job_id} did not complete")
 
 
+@pytest.mark.process
 def test_usage_from_every_surface(gw: Gateway, redis_url: str) -> None:
     issued = gw.issue_key("metered", tier="basic")
     client = gw.client(issued.key)
@@ -157,6 +158,7 @@ def test_usage_route_is_admin_only_and_checks_dates(gw: Gateway) -> None:
     assert missing.status_code == 400
 
 
+@pytest.mark.process
 def test_cli_rejects_bad_dates(redis_url: str, redis_prefix: str) -> None:
     env = {**os.environ, "REDIS_URL": redis_url, "DRYAPI_REDIS_PREFIX": redis_prefix}
     result = subprocess.run(

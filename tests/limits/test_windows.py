@@ -177,7 +177,7 @@ def test_limits_section_is_validated_with_yaml_paths() -> None:
 limits:
   jobs_rpm: 0
   tiers:
-    basic: {rpm: -1, surfaces: {video: {rpm: 1}, images: {rpmm: 3}, chat: {rpd: 0}}}
+    basic: {rpm: -1, surfaces: {hologram: {rpm: 1}, images: {rpmm: 3}, chat: {rpd: 0}}}
     premium: 5
     gold: {surfaces: [1]}
 """
@@ -187,7 +187,7 @@ limits:
     assert where == [
         "limits.jobs_rpm",
         "limits.tiers.basic.rpm",
-        "limits.tiers.basic.surfaces.video",
+        "limits.tiers.basic.surfaces.hologram",
         "limits.tiers.basic.surfaces.images.rpmm",
         "limits.tiers.basic.surfaces.chat.rpd",
         "limits.tiers.premium",

@@ -85,6 +85,7 @@ def _traffic(gateway: GatewayProcess, key: str, marker: str) -> dict[str, str]:
     return ids
 
 
+@pytest.mark.process
 def test_logs_carry_context_and_never_payloads_or_keys(
     tmp_path: Path, emulator: ServerThread, redis_url: str, redis_prefix: str
 ) -> None:
@@ -128,6 +129,7 @@ def test_logs_carry_context_and_never_payloads_or_keys(
     assert all("?" not in str(line.get("route", "")) for line in lines)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("fmt", ["console"])
 def test_console_format_in_development(
     fmt: str, tmp_path: Path, emulator: ServerThread, redis_url: str, redis_prefix: str

@@ -104,6 +104,7 @@ def test_websocket_gauge(gateway: Gateway) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.process
 def test_workers_share_one_registry(tmp_path: Path, emulator: ServerThread, redis_url: str, redis_prefix: str) -> None:
     prefix = f"{redis_prefix}mw{uuid.uuid4().hex[:6]}:"
     key = issue_key(redis_url, prefix).key

@@ -16,6 +16,8 @@ import pytest
 from tests.observability.conftest import issue_key, start_gateway_process
 from tests.support.servers import ServerThread
 
+pytestmark = pytest.mark.process  # starts subprocesses
+
 DRAIN_S = 3
 DELAY_S = 1
 
@@ -53,9 +55,11 @@ def test_sigterm_drains(tmp_path: Path, emulator: ServerThread, redis_url: str, 
 
     threads = [threading.Thread(target=slow_request), threading.Thread(target=open_stream)]
     try:
-        for thread in threads:
-            thread.start()
+        threads[1].start()
         assert streaming.wait(10)
+        # Started only now: on a busy machine the stream may take seconds to open, and the slow
+        # request must still be in flight when the listener closes.
+        threads[0].start()
         time.sleep(0.3)  # the slow request is in flight
         assert "slow" not in results
         sent = time.monotonic()
@@ -86,7 +90,8 @@ def test_sigterm_drains(tmp_path: Path, emulator: ServerThread, redis_url: str, 
         if gateway.proc.poll() is None:
             gateway.proc.kill()
         for thread in threads:
-            thread.join(5)
+            if thread.ident is not None:
+                thread.join(5)
     out = gateway.output()
     assert '"event":"draining"' in out
     assert "Cancel" not in out  # uvicorn never had to cut a task at its timeout

@@ -13,6 +13,8 @@ from websockets.sync.client import connect
 from tests.observability.conftest import issue_key, start_gateway_process
 from tests.support.servers import ServerThread
 
+pytestmark = pytest.mark.process  # starts subprocesses
+
 
 @pytest.mark.parametrize(("setting", "negotiated"), [("", False), ("on", True)])
 def test_websocket_compression_follows_the_setting(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import redis as sync_redis
 from prometheus_client import REGISTRY
 
@@ -189,6 +190,7 @@ def test_a_config_not_from_the_file_is_not_replaced_by_polling(
         gateway.server.stop()
 
 
+@pytest.mark.process
 def test_reload_works_while_redis_hangs(watched: Start, upstream: str, tmp_path: Path) -> None:
     # A private redis-server, frozen with SIGSTOP: connections hang instead of failing fast.
     port = free_port()

@@ -12,10 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.gateway.conftest import ADMIN_KEY
 from tests.routing_reload.conftest import model_ids, routing_text, sha256_of, wait_for
 from tests.support.servers import free_port
+
+pytestmark = pytest.mark.process  # starts subprocesses
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}

@@ -29,16 +29,17 @@ def _price(config: RoutingConfig, surface: str, model: str, **quantities: float)
     [("Flux1schnell", 0.00136), ("ZImageTurbo_INT8", 0.00405), ("Flux_2_Klein_4B_BF16", 0.00186)],
 )
 def test_text_to_image_reference_request(config: RoutingConfig, model: str, expected: float) -> None:
-    assert _price(config, "images", model, pixels=512 * 512, steps=4) == expected
+    assert _price(config, "images", model, pixels=512 * 512, steps=4, images=1) == expected
 
 
 def test_image_price_scales_with_pixels_and_steps(config: RoutingConfig) -> None:
-    assert _price(config, "images", "Flux1schnell", pixels=1024 * 1024, steps=4) == 0.00544
-    assert _price(config, "images", "Flux1schnell", pixels=512 * 512, steps=8) == 0.00272
+    assert _price(config, "images", "Flux1schnell", pixels=1024 * 1024, steps=4, images=1) == 0.00544
+    assert _price(config, "images", "Flux1schnell", pixels=512 * 512, steps=8, images=1) == 0.00272
+    assert _price(config, "images", "Flux1schnell", pixels=512 * 512, steps=4, images=3) == 0.00408
 
 
 def test_image_edit_reference(config: RoutingConfig) -> None:
-    assert _price(config, "images", "QwenImageEdit_Plus_NF4", pixels=512 * 512, steps=20) == 0.0132
+    assert _price(config, "images", "QwenImageEdit_Plus_NF4", pixels=512 * 512, steps=20, images=1) == 0.0132
 
 
 @pytest.mark.parametrize(("speed", "expected"), [(1.0, 0.77), (2.0, 0.385), (0.5, 1.54)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import InvalidRequest
-from app.surfaces.bounds import INT64_MAX, INT64_MIN, MAX_ITEMS, MAX_NODES, check_values, finite_number
+from app.openai.bounds import INT64_MAX, INT64_MIN, MAX_ITEMS, MAX_NODES, check_values, finite_number
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 from app import usage
 from app.errors import InvalidRequest, UpstreamError, UpstreamTimeout
 from app.jobs.outcome import error_body, job_error, job_output, unwrap, webhook_error_code
-from app.surfaces.transcript_formats import render
+from app.openai.transcript_formats import render
 
 
 def test_unwrap_takes_only_a_list_of_exactly_one_object() -> None:

@@ -12,6 +12,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.support.servers import ServerThread
 from tests.webhooks.conftest import OutboxFactory, eventually, running
 from tests.webhooks.receiver import Receiver
@@ -83,6 +85,7 @@ async def test_cancelled_worker_gives_its_claims_back_at_once(
     assert first.stats["delivered"] == 0
 
 
+@pytest.mark.process
 async def test_sigkilled_worker_deliveries_are_finished_by_another_exactly_once(
     make_outbox: OutboxFactory,
     receiver: tuple[Receiver, ServerThread],

@@ -35,6 +35,35 @@ def test_unterminated_final_event_is_flushed_on_close() -> None:
     assert _parse([b"data: last"]) == ["last"]
 
 
+def test_only_data_fields_count_and_one_leading_space_is_stripped() -> None:
+    stream = "event: delta\nid: 7\nretry: 10\ndata:tight\ndata:  two spaces\nunknown\n\n"
+    assert _parse([stream.encode()]) == ["tight\n two spaces"]
+
+
+def test_an_event_with_no_data_is_not_an_event() -> None:
+    assert _parse([b"event: ping\n\n: keep-alive\n\n\n\n"]) == []
+
+
+def test_an_empty_data_line_is_an_empty_event() -> None:
+    assert _parse([b"data:\n\n", b"data\n\n"]) == ["", ""]
+
+
+def test_text_chunks_and_several_events_per_chunk() -> None:
+    parser = SSEParser()
+    assert parser.feed("data: a\n\ndata: b\n\ndata: c") == ["a", "b"]
+    assert parser.feed("\n\n") == ["c"]
+    assert parser.close() == []
+
+
+def test_invalid_utf8_is_replaced_not_fatal() -> None:
+    assert _parse([b"data: \xff\xfe ok\n\n"]) == ["\ufffd\ufffd ok"]
+
+
+def test_a_lone_cr_at_a_chunk_end_is_one_line_end_not_two() -> None:
+    # "\r" then "\n" in the next chunk is one CRLF: the blank line after it still ends the event.
+    assert _parse([b"data: a\r", b"\ndata: b\r", b"\n\r\n"]) == ["a\nb"]
+
+
 def test_a_long_stream_in_tiny_pieces_parses_in_linear_time() -> None:
     import time
 

@@ -16,10 +16,10 @@ from app.errors import UpstreamError
 from app.jobs.chat_assembly import assemble_chat
 from app.jobs.outcome import unwrap
 from app.jobs.records import JobRecord
+from app.openai import images as images_surface
+from app.openai.embeddings import encode_base64
+from app.openai.transcript_formats import render
 from app.services import Services
-from app.surfaces import images as images_surface
-from app.surfaces.embeddings import encode_base64
-from app.surfaces.transcript_formats import render
 
 
 def _is_stream(output: Any) -> bool:

@@ -14,8 +14,8 @@ from app import docs
 from app.disconnect import unless_disconnected
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
-from app.surfaces._request import admit, choose_mode, decode_object, validate
-from app.surfaces.bounds import (
+from app.openai._request import admit, choose_mode, decode_object, validate
+from app.openai.bounds import (
     INT64_MAX,
     INT64_MIN,
     MAX_ITEMS,
@@ -25,8 +25,8 @@ from app.surfaces.bounds import (
     MAX_TOOLS,
     check_values,
 )
-from app.surfaces.chat_stream import relay_chat_stream
-from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
+from app.openai.chat_stream import relay_chat_stream
+from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.upstream.worker_errors import output_error
 from app.usage import metered_stream, record, token_counts
 

@@ -17,9 +17,9 @@ from app import docs
 from app.auth import principal_of
 from app.errors import GatewayError, InvalidRequest, NotFound, PermissionDenied
 from app.jobs.access import current_status, load_owned, not_found
-from app.jobs.outputs import media_links, text_of
 from app.jobs.records import TERMINAL_STATUSES
 from app.limits import limit_jobs, rate_headers
+from app.openai.outputs import media_links, text_of
 from app.routing.schema import Surface
 from app.services import Services
 

@@ -21,10 +21,9 @@ from app.errors import ErrorBody, ErrorDetail, GatewayError, Unavailable
 from app.metrics import STREAM_FIRST_CHUNK
 from app.observability.shutdown import Drain, current_drain
 from app.observability.timing import current_clock
-from app.upstream.sse import SSEParser
+from app.upstream.sse import DONE, SSEParser
 from app.upstream.worker_errors import worker_error
 
-DONE = b"data: [DONE]\n\n"
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 

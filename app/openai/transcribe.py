@@ -19,12 +19,12 @@ from app.errors import InvalidRequest, PayloadTooLarge
 from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
 from app.netguard import check_url
+from app.openai._request import admit, choose_mode, decode_object, validate
+from app.openai.bounds import check_values, finite_number
+from app.openai.handler_fields import TRANSCRIBE_FIELDS, handler_input
+from app.openai.transcript_formats import render
+from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.services import Services
-from app.surfaces._request import admit, choose_mode, decode_object, validate
-from app.surfaces.bounds import check_values, finite_number
-from app.surfaces.handler_fields import TRANSCRIBE_FIELDS, handler_input
-from app.surfaces.transcript_formats import render
-from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
 from app.usage import audio_counts, record
 
 MAX_UPLOAD_BYTES = 80 * 1024 * 1024

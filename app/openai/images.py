@@ -1,4 +1,9 @@
-"""POST /v1/images/generations: a RunPod job (runsync + polling, or async)."""
+"""POST /v1/images/generations and /v1/images/edits: OpenAI's bodies over the images tasks.
+
+The request becomes the same task parameters a native ``txt2img``/``img2img`` request builds
+(``app/tasks/images.py``), checked against the model's published limits and turned into the
+worker's input there; this module only speaks OpenAI's words on both ends.
+"""
 
 from __future__ import annotations
 
@@ -10,22 +15,36 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, post
+from litestar.datastructures import UploadFile
 
 from app import docs
 from app.errors import InvalidRequest, UpstreamError
 from app.files import decode_data_uri
 from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
+from app.openai._request import admit, choose_mode, decode_object, validate
+from app.openai.bounds import INT64_MAX, check_values
+from app.openai.handler_fields import IMAGES_FIELDS
+from app.openai.tasks import passed_through, task_input, validate_form
+from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.services import Services
-from app.surfaces._request import admit, choose_mode, decode_object, validate
-from app.surfaces.bounds import INT64_MAX, check_values
-from app.surfaces.handler_fields import IMAGES_FIELDS, handler_input
-from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
+from app.tasks.images import IMG2IMG, TXT2IMG, Img2Img, Txt2Img
+from app.tasks.uploads import check_files, stage
 from app.usage import image_counts, record
 
 _SIZE = re.compile(r"^(?P<w>\d{2,5})x(?P<h>\d{2,5})$")
 MAX_SIDE = 4096
 _MAX_FETCH_BYTES = 10 * 1024 * 1024
+EDIT_BODY_LIMIT = 4 * 10 * 1024 * 1024 + 1024 * 1024  # up to four 10 MB images and the fields
+
+
+class EditRequest(msgspec.Struct):
+    prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+    model: str | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=8)] | None = None
+    size: str | None = None
+    response_format: Literal["url", "b64_json"] | None = None
+    webhook_url: str | None = None
 
 
 class ImagesRequest(msgspec.Struct):
@@ -127,7 +146,19 @@ async def generate_images(request: Request[Any, Any, Any]) -> Response[Any]:
     parsed = validate(body, ImagesRequest)
     check_values(body)  # pass_through fields reach the worker as sent
     route = services.resolve("images", parsed.model)
-    job_input = handler_input(IMAGES_FIELDS, body, route) | parse_size(parsed.size)
+    size = parse_size(parsed.size)
+    params = Txt2Img(
+        model=route.public_model,
+        prompt=parsed.prompt,
+        negative_prompt=parsed.negative_prompt,
+        seed=parsed.seed,
+        steps=parsed.steps,
+        guidance=parsed.guidance_scale,
+        num_images=parsed.n,
+        width=size.get("width"),
+        height=size.get("height"),
+    )
+    job_input = task_input(services, TXT2IMG, params, route, {}) | passed_through(body, route)
     call = Call(services, request, principal, route)
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
     response_format = parsed.response_format or "url"
@@ -139,11 +170,67 @@ async def generate_images(request: Request[Any, Any, Any]) -> Response[Any]:
             webhook_url=await job_webhook_url(services, principal, webhook_url),
             digest=hashlib.sha256(raw).hexdigest(),
             # The size travels with the job so usage can count its pixels when it finishes.
-            options={"response_format": response_format, "size": parse_size(parsed.size)},
+            options={"response_format": response_format, "size": size},
         )
-    options = {"response_format": response_format}
-    output = await run_sync(call, job_input, options, IMAGES_FIELDS)
-    images = await to_openai(services, output, response_format)
-    record(services, principal.key_id, "images", image_counts(output, len(images["data"]), parse_size(parsed.size)))
-    content = msgspec.json.encode(images)
-    return Response(content=content, media_type="application/json")
+    return await _run(call, job_input, response_format, size)
+
+
+async def _run(call: Call, job_input: dict[str, Any], response_format: str, size: dict[str, int]) -> Response[Any]:
+    output = await run_sync(call, job_input, {"response_format": response_format}, IMAGES_FIELDS)
+    images = await to_openai(call.services, output, response_format)
+    record(call.services, call.principal.key_id, "images", image_counts(output, len(images["data"]), size))
+    return Response(content=msgspec.json.encode(images), media_type="application/json")
+
+
+@post(
+    "/v1/images/edits",
+    summary="Edit images",
+    description="OpenAI image editing (multipart `image` or `image[]`, `prompt`, `n`, `size`, `response_format`): "
+    "the images surface's `img2img` task on a model whose `inference_types` list it. " + docs.ASYNC_NOTE,
+    tags=["openai"],
+    status_code=200,
+    middleware=[rate_headers],
+    request_max_body_size=EDIT_BODY_LIMIT,
+)
+async def edit_images(request: Request[Any, Any, Any]) -> Response[Any]:
+    services, principal = await admit(request, "images")
+    form = await request.form()
+    fields: dict[str, Any] = {}
+    images: list[bytes] = []
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if key in ("image", "image[]"):
+                images.append(await value.read())
+            elif key == "mask":
+                raise InvalidRequest("mask is not supported: describe the edit in the prompt", param="mask")
+            await value.close()
+        elif key in fields:
+            raise InvalidRequest(f"{key} was sent twice", param=key)
+        else:
+            fields[key] = value
+    parsed = validate_form(fields, EditRequest)
+    route = services.resolve("images", parsed.model)
+    uploads, errors = check_files(IMG2IMG, {"images": images})
+    if errors:
+        raise InvalidRequest(errors[0][1].replace("images", "image"), param="image")
+    if not images:
+        raise InvalidRequest("image is required: upload it as multipart field 'image'", param="image")
+    size = parse_size(parsed.size)
+    params = Img2Img(model=route.public_model, prompt=parsed.prompt, num_images=parsed.n, width=size.get("width"),
+                     height=size.get("height"))
+    urls = await stage(services.files, {"images": images}, uploads)
+    staged = {"image": urls["images"]} if len(images) == 1 else urls
+    job_input = task_input(services, IMG2IMG, params, route, staged, {"images": uploads["images"]})
+    response_format = parsed.response_format or "url"
+    call = Call(services, request, principal, route)
+    webhook_url = await checked_webhook_url(services, parsed.webhook_url)
+    if choose_mode(request, route, stream=False, webhook_url=webhook_url) == "async":
+        digest = hashlib.sha256(b"".join(images) + msgspec.json.encode(fields)).hexdigest()
+        return await enqueue(
+            call,
+            job_input,
+            webhook_url=await job_webhook_url(services, principal, webhook_url),
+            digest=digest,
+            options={"response_format": response_format, "size": size},
+        )
+    return await _run(call, job_input, response_format, size)

@@ -20,9 +20,9 @@ from app.disconnect import unless_disconnected
 from app.errors import InvalidRequest, UpstreamError
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
-from app.surfaces._request import admit, choose_mode, decode_object, validate
-from app.surfaces.bounds import MAX_DIMENSIONS, MAX_TOKEN_ID, MAX_TOKENS_PER_INPUT, check_values
-from app.surfaces.webhook_field import checked_webhook_url, job_webhook_url
+from app.openai._request import admit, choose_mode, decode_object, validate
+from app.openai.bounds import MAX_DIMENSIONS, MAX_TOKEN_ID, MAX_TOKENS_PER_INPUT, check_values
+from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.upstream.worker_errors import output_error
 from app.usage import record, token_counts
 

@@ -39,13 +39,3 @@ def handler_input(table: dict[str, str], body: dict[str, Any], route: Route) -> 
         if key in body and key not in ("webhook_url",):
             mapped[key] = body[key]
     return mapped
-
-
-def client_param(table: dict[str, str], param: str | None) -> str | None:
-    """The client's name for a handler field a worker complained about (``num_images`` → ``n``)."""
-    if param in ("width", "height"):
-        return "size"
-    for client_key, handler_key in table.items():
-        if handler_key == param:
-            return client_key
-    return param
