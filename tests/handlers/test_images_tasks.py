@@ -331,6 +331,10 @@ def test_guidance_is_true_cfg_for_an_instruction_editor() -> None:
     assert plan.kwargs["negative_prompt"] == " "  # true CFG acts only with a negative prompt
     assert len(plan.kwargs["image"]) == 2 and (plan.kwargs["width"], plan.kwargs["height"]) == (96, 64)
     assert plan.ignored == ["strength"] and plan.steps == 40  # the model card's steps
+    default = worker.plan_edit(EditInput(prompt="p"), pictures[:1], Limits())
+    assert "true_cfg_scale" not in default.kwargs and default.kwargs["negative_prompt"] == " "  # CFG 4.0 on
+    off = worker.plan_edit(EditInput(prompt="p", guidance_scale=1.0), pictures[:1], Limits())
+    assert off.kwargs["true_cfg_scale"] == 1.0 and "negative_prompt" not in off.kwargs
 
 
 @pytest.mark.parametrize("case", load_contract("images")["url_cases"], ids=lambda case: case["name"])

@@ -1,10 +1,10 @@
 """img2img, img-rmbg and img-upscale through the project's RunPod emulator (real HTTP, real worker).
 
 One emulated endpoint runs ``handlers.images.handler:handler`` with all three task models
-configured by env, as a ``local:`` endpoint does; jobs go in over the RunPod API
-(``/v2/{endpoint}/runsync`` and ``/run`` + ``/status``) and the worker fetches the input
-pictures from a real HTTP server. The native task routes of the gateway are not there yet;
-when they are, the same endpoint serves them.
+configured by env, as a ``local:`` endpoint does. Jobs go in over the RunPod API
+(``/v2/{endpoint}/runsync`` and ``/status``), the worker fetching pictures from a real HTTP
+server, and through the gateway's native task API (``/api/v1/client/<task>``, multipart
+upload staged by the gateway, fetched back by the worker, result downloaded).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from PIL import Image
 
 from app.emulator import EmulatorEndpoint, create_emulator_app
 from handlers.common.errors import decode_error
+from tests.gateway.conftest import RUNPOD_KEY, Gateway, start_gateway, unique
 from tests.handlers.tiny_image_models import build_tiny_ben2_onnx, build_tiny_esrgan, image_bytes
 from tests.handlers.tiny_models import build_tiny_image_pipeline
 from tests.support.servers import ServerThread
@@ -53,6 +54,19 @@ def photo_url() -> Iterator[str]:
     server.server_close()
 
 
+ROUTING = """
+upstream: {{base_url: "{upstream}", api_key: "{runpod_key}"}}
+surfaces:
+  images:
+    default_model: QwenImageEdit_Plus_NF4
+    models:
+      QwenImageEdit_Plus_NF4: {{endpoint_id: img, upstream_model: Qwen/Qwen-Image-Edit-2509,
+                               inference_types: [img2img], info: {{limits: {{max_input_images: 3, max_steps: 50}}}}}}
+      Ben2: {{endpoint_id: img, upstream_model: PramaLLC/BEN2, inference_types: [img-rmbg]}}
+      RealESRGAN_x4plus: {{endpoint_id: img, aliases: [RealESRGAN_x4], inference_types: [img-upscale]}}
+"""
+
+
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory, photo_url: str) -> Iterator[str]:
     root = tmp_path_factory.mktemp("e2e-image-tasks")
@@ -60,7 +74,8 @@ def emulator(tmp_path_factory: pytest.TempPathFactory, photo_url: str) -> Iterat
         "IMAGES_MODEL": str(build_tiny_image_pipeline(root / "tiny-sd")),
         "IMAGES_UPSCALE_MODEL": str(build_tiny_esrgan(root / "RealESRGAN_x4plus.pth")),
         "IMAGES_RMBG_MODEL": str(build_tiny_ben2_onnx(root / "BEN2_Base.onnx")),
-        "MEDIA_FETCH_ALLOWLIST": photo_url.rsplit("/", 1)[0],
+        # the picture server, and the gateway's staged uploads (127.0.0.1 on any port)
+        "MEDIA_FETCH_ALLOWLIST": f"{photo_url.rsplit('/', 1)[0]},127.0.0.1",
     }
     endpoints = {"img": EmulatorEndpoint(handler="handlers.images.handler:handler", env=env)}
     with pytest.MonkeyPatch.context() as patch:
@@ -115,3 +130,47 @@ def test_bad_input_fails_the_job_with_the_field(emulator: str, photo_url: str) -
     assert job["status"] == "FAILED"
     error = decode_error({"error": job["error"]})
     assert error is not None and (error["type"], error["param"]) == ("invalid_request_error", "image")
+
+
+@pytest.fixture(scope="module")
+def native(emulator: str, redis_url: str, redis_prefix: str) -> Iterator[httpx.Client]:
+    upstream = emulator.rsplit("/", 1)[0]
+    routing = ROUTING.format(upstream=upstream, runpod_key=RUNPOD_KEY)
+    prefix = f"{redis_prefix}img-tasks-{unique()}:"
+    gateway: Gateway = start_gateway(
+        upstream, redis_url, prefix, routing=routing, media_allowlist=frozenset({"127.0.0.1"})
+    )
+    key = gateway.issue_key("image-tasks").key
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+    try:
+        with httpx.Client(base_url=f"{gateway.url}/api/v1/client", headers=headers, timeout=60) as client:
+            yield client
+    finally:
+        gateway.server.stop()
+
+
+def _native_result(client: httpx.Client, task: str, **kwargs: Any) -> Image.Image:
+    response = client.post(f"/{task}", **kwargs)
+    assert response.status_code == 200, response.text
+    request_id = response.json()["data"]["request_id"]
+    deadline = time.monotonic() + 120
+    while True:
+        data = client.get(f"/request-status/{request_id}").json()["data"]
+        if data["status"] in ("done", "error") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert data["status"] == "done", data
+    return Image.open(io.BytesIO(httpx.get(data["result_url"], timeout=30).content))
+
+
+@pytest.mark.parametrize(("task", "model", "size", "mode"), [
+    ("img-upscale", "RealESRGAN_x4", (384, 288), "RGB"),
+    ("img-rmbg", "Ben2", (96, 72), "RGBA"),
+    ("img2img", "QwenImageEdit_Plus_NF4", (96, 72), "RGB"),
+])  # fmt: skip
+def test_tasks_through_the_gateways_native_api(
+    native: httpx.Client, task: str, model: str, size: tuple[int, int], mode: str
+) -> None:
+    fields = {"model": model} | ({"prompt": "blue", "steps": "2", "seed": "3"} if task == "img2img" else {})
+    image = _native_result(native, task, data=fields, files={"image": ("in.png", _PHOTO, "image/png")})
+    assert (image.size, image.mode) == (size, mode)
