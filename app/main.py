@@ -46,6 +46,11 @@ from app.openai.outputs import public_output
 from app.openai.speech import create_speech
 from app.openai.transcribe import create_transcription
 from app.ops.runpod import runpod_router
+from app.realtime.authorize import broadcasting_auth
+from app.realtime.broadcast import PusherBroadcaster, RedisBroadcaster
+from app.realtime.hub import realtime_hub
+from app.realtime.protocol import ChannelSigner, local_app_secret
+from app.realtime.socket import pusher_socket
 from app.redis_guard import RedisGuard
 from app.routing.loader import LoadedRouting, load_routing
 from app.routing.reload import RoutingReloader
@@ -90,6 +95,7 @@ ROUTE_HANDLERS: list[Any] = [
     routing_admin_router,
     usage_report,
     *NATIVE_ROUTES,
+    broadcasting_auth,
 ]
 
 
@@ -166,9 +172,16 @@ def create_app(
     services.output_renderers["openai"] = public_output
     services.output_renderers["native"] = native_output
     outbox = build_outbox(services, webhooks)
-    tracker = JobTracker(services, outbox=outbox)
+    external = settings.pusher_url is not None and settings.pusher_app_id is not None
+    broadcaster = (
+        PusherBroadcaster(str(settings.pusher_url), str(settings.pusher_app_id), settings.pusher_app_key,
+                          settings.pusher_app_secret)
+        if external else RedisBroadcaster(services)
+    )  # fmt: skip
+    tracker = JobTracker(services, outbox=outbox, broadcaster=broadcaster)
     watcher = JobWatcher(services, tracker)
     events = EventHub(services, refresh=watcher.watch)
+    pusher_hub = realtime_hub(services)
     reloader = RoutingReloader(services)
 
     @asynccontextmanager
@@ -184,12 +197,15 @@ def create_app(
             stop.set()
             await asyncio.gather(*background, return_exceptions=True)
             await events.close()
+            await pusher_hub.close()
+            if isinstance(broadcaster, PusherBroadcaster):
+                await broadcaster.aclose()
             await services.client.aclose()
             await flush_usage()
             await services.redis.aclose()
 
     app = Litestar(
-        route_handlers=ROUTE_HANDLERS,
+        route_handlers=ROUTE_HANDLERS if external else [*ROUTE_HANDLERS, pusher_socket],  # built-in server
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -214,6 +230,9 @@ def create_app(
     app.state.tracker = tracker
     app.state.watcher = watcher
     app.state.events = events
+    app.state.realtime_hub = pusher_hub
+    app_secret = settings.pusher_app_secret or local_app_secret(settings.signing_secret)
+    app.state.channel_signer = ChannelSigner(settings.pusher_app_key, app_secret)
     app.state.reloader = reloader
     app.state.limiter = Limiter(services)
     return app

@@ -56,6 +56,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Status polls per second this process may spend sweeping jobs for lost callbacks (RunPod
     # allows 2,000 /status calls per 10 s per endpoint); fast polls of watched jobs come on top.
     sweep_rate: float = 100.0
+    # Realtime job events over the Pusher Channels protocol (app/realtime). With ``pusher_url``
+    # set, events go through that Pusher/soketi server's HTTP API and the built-in one is off.
+    pusher_app_key: str = "dryapi-local"
+    pusher_app_secret: str = ""  # "": derived from signing_secret by the app (built-in server only)
+    pusher_url: str | None = None
+    pusher_app_id: str | None = None
 
     @property
     def loopback(self) -> bool:
@@ -95,6 +101,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
             "(every replica must share it to verify signed URLs and callbacks)"
         )
     port = env.get("DRYAPI_PORT", "8000")
+    pusher_key, pusher_secret, pusher_url, pusher_app_id = _pusher(env)
     return Settings(
         redis_url=env.get("REDIS_URL", "memory://") or "memory://",
         routing_path=env.get("DRYAPI_ROUTING", "./routing.yaml"),
@@ -121,7 +128,29 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
         redis_timeout_s=max(1, _int(env, "DRYAPI_REDIS_TIMEOUT_MS", 250)) / 1000,
         ws_compression=_flag(env, "DRYAPI_WS_COMPRESSION"),
         sweep_rate=float(max(1, _int(env, "DRYAPI_SWEEP_RATE", 100))),
+        pusher_app_key=pusher_key,
+        pusher_app_secret=pusher_secret,
+        pusher_url=pusher_url,
+        pusher_app_id=pusher_app_id,
     )
+
+
+def _pusher(env: Mapping[str, str]) -> tuple[str, str, str | None, str | None]:
+    """(app key, app secret, external server URL, external app id) for realtime events."""
+    key = env.get("DRYAPI_PUSHER_APP_KEY", "")
+    secret = env.get("DRYAPI_PUSHER_APP_SECRET", "")
+    url = (env.get("DRYAPI_PUSHER_URL") or "").rstrip("/") or None
+    app_id = env.get("DRYAPI_PUSHER_APP_ID") or None
+    if (not key or not secret) and url:
+        raise SettingsError("DRYAPI_PUSHER_APP_KEY and DRYAPI_PUSHER_APP_SECRET are required with DRYAPI_PUSHER_URL")
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"DRYAPI_PUSHER_URL must be an http(s) URL, got {url!r}")
+        if not app_id:
+            raise SettingsError("DRYAPI_PUSHER_APP_ID is required with DRYAPI_PUSHER_URL")
+    # Unset (built-in server): the app derives one from the signing secret, which every replica
+    # shares and which is required off loopback; the secret never leaves the gateway.
+    return key or "dryapi-local", secret, url, app_id
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -50,7 +50,7 @@ async def _webhook_url(services: Services, key_id: str, named: str | None) -> st
 async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[str, Any]:
     services: Services = request.app.state.services
     principal = principal_of(request)
-    await limit_request(request, principal, spec.surface)
+    await limit_request(request, principal, spec.surface, spec.name)
     body = await read_task_body(request, spec)
     params, errors = convert_fields(spec.params, body.fields)
     uploads, file_errors = check_files(spec, body.files)
