@@ -38,6 +38,9 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     tier: str = "default"
     admin: bool = False
     webhook_secret: str | None = None
+    # The key's account-level webhook (``/v1/webhooks/settings``), cached with the key: a change
+    # reaches every replica within ``DRYAPI_KEY_CACHE_S``.
+    webhook_url: str = ""
     open_mode: bool = False
 
 
@@ -90,7 +93,12 @@ class Authenticator:
             tier=record.tier,
             admin=record.admin,
             webhook_secret=record.webhook_secret or self._default_secret,
+            webhook_url=record.webhook_url,
         )
+
+    def forget(self, key: str) -> None:
+        """Drop ``key``'s cached principal (its record changed): this process reads it anew."""
+        self._cache.pop(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest(), None)
 
     async def authenticate(self, key: str | None) -> Principal:
         if not key:

@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from redis.asyncio.client import Pipeline
 from structlog.contextvars import bind_contextvars
 
 from app.auth import Principal
@@ -198,8 +199,15 @@ async def start_job(
     record.id = str(result["id"])
     bind_contextvars(job_id=record.id)
     record.status = str(result.get("status", "IN_QUEUE"))
-    await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True)
-    await call.request.app.state.tracker.broadcast(record, {"status": "IN_QUEUE"})  # realtime "processing"
+    tracker = call.request.app.state.tracker
+    queued: list[bool] = []  # the realtime "processing" event rides on the record's round trip
+
+    def announce(pipe: Pipeline) -> None:
+        queued.append(tracker.queue_enqueued(record, pipe))
+
+    await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True, also=announce)
+    if not any(queued):
+        await tracker.broadcast(record, {"status": "IN_QUEUE"})
     return record
 
 

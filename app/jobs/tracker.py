@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import msgspec
 import structlog
+from redis.asyncio.client import Pipeline
 
 from app import usage
 from app.errors import GatewayError
@@ -45,6 +46,10 @@ class Broadcaster(Protocol):
     server, or an external Pusher server's HTTP API."""
 
     async def broadcast(self, owner: str, event: dict[str, Any]) -> None: ...
+
+    def queue(self, pipe: Pipeline, owner: str, event: dict[str, Any]) -> bool:
+        """Add the event to ``pipe`` if it goes through Redis; say whether it did."""
+        ...
 
 
 # The seed's realtime statuses (reference §9.3); every failure is "error".
@@ -230,14 +235,8 @@ class JobTracker:
 
     # realtime (Pusher) events ------------------------------------------------------------
 
-    async def broadcast(self, record: JobRecord, body: dict[str, Any], output: Any = None) -> None:
-        """The job's new status as the seed's ``request.status.updated`` payload, to its owner.
-
-        Called once per status change (the caller holds the step's claim); a failure to
-        broadcast never fails the job.
-        """
-        if self._broadcaster is None:
-            return
+    def _event(self, record: JobRecord, body: dict[str, Any], output: Any = None) -> dict[str, Any]:
+        """The job's status as the seed's ``request.status.updated`` payload."""
         status = str(body.get("status"))
         preview = output.get("preview") if isinstance(output, dict) else None
         event: dict[str, Any] = {
@@ -250,10 +249,27 @@ class JobTracker:
         if event["status"] == "error":
             error = body.get("error")
             event["error"] = str(error.get("message") if isinstance(error, dict) else f"job {status.lower()}")
+        return event
+
+    async def broadcast(self, record: JobRecord, body: dict[str, Any], output: Any = None) -> None:
+        """The job's new status to its owner's realtime channel.
+
+        Called once per status change (the caller holds the step's claim); a failure to
+        broadcast never fails the job.
+        """
+        if self._broadcaster is None:
+            return
         try:
-            await self._broadcaster.broadcast(record.owner, event)
+            await self._broadcaster.broadcast(record.owner, self._event(record, body, output))
         except Exception as exc:
             log.warning("realtime_broadcast_failed", job_id=record.id, error_type=type(exc).__name__)
+
+    def queue_enqueued(self, record: JobRecord, pipe: Pipeline) -> bool:
+        """A just-enqueued job's first realtime event, queued on the caller's Redis pipeline (no
+        round trip of its own on the enqueue path); False when events do not go through Redis."""
+        return self._broadcaster is not None and self._broadcaster.queue(
+            pipe, record.owner, self._event(record, {"status": "IN_QUEUE"})
+        )
 
     def _realtime_link(self, record: JobRecord, body: dict[str, Any]) -> str:
         """The native dialect's own file link where its output has one, else the signed result."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from litestar import Request
 
-from app.auth import principal_of
+from app.auth import Principal, principal_of
 from app.errors import FieldsInvalid, GatewayError
 from app.jobs.runner import Call, start_job
 from app.limits import limit_request
@@ -36,7 +36,7 @@ def _model(services: Services, spec: TaskSpec, name: str) -> tuple[str, ModelRou
     return found
 
 
-async def _webhook_url(services: Services, key_id: str, named: str | None) -> str | None:
+async def _webhook_url(services: Services, principal: Principal, named: str | None) -> str | None:
     if named:
         try:
             await check_url(named, param="webhook_url", allowlist=services.settings.webhook_allowlist,
@@ -44,8 +44,7 @@ async def _webhook_url(services: Services, key_id: str, named: str | None) -> st
         except GatewayError as exc:
             raise FieldsInvalid([("webhook_url", exc.message)]) from None
         return named
-    record = await services.key_store.get(key_id)
-    return (record.webhook_url or None) if record else None
+    return principal.webhook_url or None
 
 
 async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[str, Any]:
@@ -67,7 +66,7 @@ async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[s
     if errors or params is None or model is None:
         raise FieldsInvalid(errors)
     params = with_model_defaults(params, model[1])
-    webhook_url = await _webhook_url(services, principal.key_id, getattr(params, "webhook_url", None))
+    webhook_url = await _webhook_url(services, principal, getattr(params, "webhook_url", None))
     route = services.resolve(spec.surface, model[0])
     urls = await stage(services.files, body.files, uploads)
     job_input = spec.worker_input(params, route.upstream_model, urls)

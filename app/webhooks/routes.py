@@ -22,7 +22,7 @@ from litestar import Request, Router, get, post, put
 from litestar.datastructures import State
 
 from app import docs
-from app.auth import principal_of
+from app.auth import bearer_token, principal_of
 from app.errors import InvalidRequest
 from app.keys import ApiKeyRecord
 from app.netguard import check_url
@@ -141,6 +141,9 @@ async def put_settings(request: Request[Any, Any, Any], state: State) -> Webhook
     record = await _own_record(services, request)
     url = await _checked(services, data.webhook_url) if data.webhook_url else ""
     updated = await services.key_store.set_webhook_url(record.id, url)
+    key = bearer_token(request)
+    if key:  # this replica sees the new URL at once; the others within DRYAPI_KEY_CACHE_S
+        services.authenticator.forget(key)
     return await _view(state.outbox, record.id, updated.webhook_url if updated else url)
 
 

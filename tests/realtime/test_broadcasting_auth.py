@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 import httpx
 import pytest
 
+from app.auth import OPEN_MODE_RECHECK_S
 from tests.gateway.conftest import Gateway
 from tests.realtime.conftest import APP_KEY, APP_SECRET
 
@@ -68,7 +70,8 @@ def test_bodies_that_are_not_json_objects_are_400(gateway: Gateway) -> None:
 
 
 def test_a_bad_key_is_401(gateway: Gateway) -> None:
-    gateway.issue_key("auth-someone")  # keys exist: no open mode
+    gateway.issue_key("auth-someone")  # keys exist: no open mode, once the gateway rechecks
+    time.sleep(OPEN_MODE_RECHECK_S + 0.1)
     response = httpx.post(
         f"{gateway.url}/broadcasting/auth",
         data={"socket_id": "1.2", "channel_name": "private-client.x"},
