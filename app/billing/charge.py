@@ -10,21 +10,26 @@ many replicas and retries call ``settle``, money moves once.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from typing import Any, TypeVar
 
+import msgspec
 import structlog
+from litestar import Response
 
+from app.auth import Principal
 from app.billing.pricing import price_micro_usd
-from app.billing.quote import Quote
-from app.errors import FieldsInvalid
+from app.billing.quote import Quote, Unpriceable, tier_multiplier
+from app.errors import FieldsInvalid, UpstreamTimeout
 from app.jobs.records import JobRecord
-from app.routing.resolver import find_model
+from app.routing.resolver import Route, find_model
 from app.services import Services
 
 log = structlog.get_logger("dryapi.billing")
+T = TypeVar("T")
 
 NOT_ENOUGH = "Not enough balance."
 # What a finished job's output may report, by the quantity it measures.
@@ -32,7 +37,12 @@ _MEASURED = ("output_chars", "media_seconds", "tokens", "input_tokens", "output_
 
 
 class InsufficientBalance(FieldsInvalid):
-    """The native 422 the seeds' SDK reads as its insufficient-balance error (``errors.balance``)."""
+    """Natively the 422 the seeds' SDK reads as its insufficient-balance error (``errors.balance``);
+    on /v1 OpenAI's 429 ``insufficient_quota``, which its SDKs do not retry."""
+
+    status_code = 429
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
 
     def __init__(self) -> None:
         super().__init__([("balance", NOT_ENOUGH)])
@@ -49,6 +59,62 @@ async def hold(
     if not held.held:
         raise InsufficientBalance()
     return {"hold": hold_id, "price": priced.micro, "multiplier": multiplier, "quantities": priced.quantities}
+
+
+async def hold_for(
+    services: Services, principal: Principal, route: Route, quantities: Mapping[str, float], *, task: str
+) -> dict[str, Any] | None:
+    """A /v1 request's hold when billing is on: ``quantities`` priced by its model's rules (the
+    same ``price_micro_usd`` as every quote); None when billing is off."""
+    config = services.routing.config
+    if not config.billing.enabled:
+        return None
+    surface = config.surfaces.get(route.surface)  # type: ignore[call-overload]
+    found = find_model(surface, route.public_model) if surface is not None else None
+    rules = found[1].pricing_rules if found is not None else ()
+    multiplier = tier_multiplier(config.billing, principal.tier)
+    try:
+        micro = price_micro_usd(rules, quantities, multiplier=multiplier)
+    except ValueError:
+        raise Unpriceable([("model", f"The model's price cannot be computed for {task}.")]) from None
+    priced = Quote(micro, dict(quantities))
+    return await hold(services, principal.key_id, priced, task=task, model=route.public_model, multiplier=multiplier)
+
+
+async def paid(services: Services, key_id: str, billing: Mapping[str, Any] | None, work: Awaitable[T]) -> T:
+    """``work``'s result; its hold given back if it fails (a sync job that outlived its wait is
+    followed instead, and settles when it ends)."""
+    if billing is None:
+        return await work
+    try:
+        return await work
+    except UpstreamTimeout:
+        raise
+    except BaseException:
+        await release(services, key_id, billing)
+        raise
+
+
+async def paid_enqueue(
+    services: Services, key_id: str, billing: Mapping[str, Any] | None, work: Awaitable[Response[bytes]]
+) -> Response[bytes]:
+    """``paid`` for ``enqueue``: an ``Idempotency-Key`` replay started no job, so its hold goes back."""
+    response = await paid(services, key_id, billing, work)
+    if billing is not None and response.headers.get("idempotent-replayed"):
+        await release(services, key_id, billing)
+    return response
+
+
+async def settle_output(
+    services: Services, key_id: str, route: Route, billing: Mapping[str, Any] | None, output: Any
+) -> None:
+    """Settle a /v1 request that answered in the request itself (no job record to settle from)."""
+    if billing is None:
+        return
+    record = JobRecord(id=str(billing["hold"]), owner=key_id, surface=route.surface, model=route.public_model,
+                       endpoint_id=route.endpoint_id, endpoint_url="", created=0, nonce="",
+                       options={"billing": billing})
+    await settle(services, record, {"status": "COMPLETED", "output": output})
 
 
 async def release(services: Services, key_id: str, billing: Mapping[str, Any]) -> None:
@@ -107,3 +173,19 @@ async def settle(services: Services, record: JobRecord, body: Mapping[str, Any])
                                         named=record.id)
     if done.settled:
         log.info("job_settled", job_id=record.id, charged=charge, refunded=done.refunded)
+
+
+async def billed_stream(
+    frames: AsyncIterator[bytes], services: Services, key_id: str, route: Route, billing: Mapping[str, Any] | None
+) -> AsyncIterator[bytes]:
+    """Relay a chat stream's SSE frames; settle from its final usage chunk once it ends (no
+    usage reported: the hold's estimate stands)."""
+    usage: Any = None
+    try:
+        async for frame in frames:
+            if b'"usage"' in frame and frame.startswith(b"data: "):
+                with contextlib.suppress(msgspec.DecodeError, AttributeError):
+                    usage = msgspec.json.decode(frame[6:]).get("usage") or usage
+            yield frame
+    finally:
+        await settle_output(services, key_id, route, billing, {"usage": usage} if isinstance(usage, dict) else None)
