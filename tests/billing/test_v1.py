@@ -6,6 +6,8 @@ OpenAI's 429 insufficient_quota, never retried."""
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -21,9 +23,11 @@ def _sdk(client: Client, key: str) -> openai.OpenAI:
 
 
 @pytest.fixture
-def keyed(billing_gateway: Gateway) -> tuple[Client, str]:
+def keyed(billing_gateway: Gateway) -> Iterator[tuple[Client, str]]:
     key, key_id = new_key(billing_gateway)
-    return Client(billing_gateway, key, key_id), key
+    client = Client(billing_gateway, key, key_id)
+    yield client, key
+    client.http.close()
 
 
 def test_a_sync_image_is_charged_its_txt2img_price(keyed: tuple[Client, str]) -> None:
@@ -60,7 +64,7 @@ def test_a_streamed_chat_settles_from_its_usage_chunk(keyed: tuple[Client, str])
 
 
 def test_an_async_chat_settles_when_its_job_ends(keyed: tuple[Client, str]) -> None:
-    client, key = keyed
+    client, _ = keyed
     response = client.http.post(f"{client.gateway.url}/v1/chat/completions", headers={"Prefer": "respond-async"},
                                 json={"model": "Llama3_8B_Instruct", "max_tokens": 100,
                                       "messages": [{"role": "user", "content": "hi"}]})
@@ -70,6 +74,7 @@ def test_an_async_chat_settles_when_its_job_ends(keyed: tuple[Client, str]) -> N
         status = client.http.get(f"{client.gateway.url}/v1/jobs/chat/{job_id}").json()
         if status["status"] == "COMPLETED":
             break
+        time.sleep(0.05)
     found = entries(client)
     assert [e.kind for e in found] == ["hold", "settle"] and found[1].job_id == job_id
     assert found[1].amount == math.ceil(0.05 * 3 + 0.08 * 2 - 1e-6)  # the worker's usage: 3 in, "echo: hi" out
