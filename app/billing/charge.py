@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 import msgspec
 import structlog
 from litestar import Response
+from redis.exceptions import RedisError
 
 from app.auth import Principal
 from app.billing.pricing import price_micro_usd
 from app.billing.quote import Quote, Unpriceable, tier_multiplier
-from app.errors import FieldsInvalid, UpstreamTimeout
+from app.errors import FieldsInvalid, Unavailable, UpstreamTimeout
 from app.jobs.records import JobRecord
 from app.routing.resolver import Route, find_model
 from app.services import Services
@@ -54,8 +55,13 @@ async def hold(
     """Hold ``priced`` from the key's balance; the job's ``options["billing"]``. Raises
     ``InsufficientBalance`` when the balance cannot cover it."""
     hold_id = f"hold_{secrets.token_hex(10)}"
-    held = await services.ledger.hold(key_id, hold_id, priced.micro, task=task, model=model,
-                                      quantities=priced.quantities)
+    try:
+        held = await services.ledger.hold(key_id, hold_id, priced.micro, task=task, model=model,
+                                          quantities=priced.quantities)
+    except (RedisError, OSError) as exc:  # paid work is refused, never run unpaid
+        log.warning("billing_unavailable", error_type=type(exc).__name__)
+        raise Unavailable("The balance cannot be checked right now; retry shortly.", code="billing_unavailable",
+                          retry_after_s=5) from None
     if not held.held:
         raise InsufficientBalance()
     return {"hold": hold_id, "price": priced.micro, "multiplier": multiplier, "quantities": priced.quantities}
