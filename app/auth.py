@@ -1,13 +1,19 @@
 """Who is calling: bearer keys checked against Redis through a short in-process cache.
 
+The cache is keyed by the key's digest and bounded (LRU, ``CACHE_ENTRIES``), so unknown keys
+sent by the thousand cost a fixed amount of memory; a bearer longer than any key we issue is
+refused before it is hashed or looked up.
+
 While no key exists and the bind is loopback the gateway runs open (every caller is the
 local operator); the first key created ends open mode within ``OPEN_MODE_RECHECK_S``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
+from collections import OrderedDict
 from typing import Any
 
 import msgspec
@@ -16,12 +22,15 @@ from litestar.enums import ScopeType
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from app.errors import AuthenticationFailed, PermissionDenied, Unavailable
-from app.keys import ApiKeyRecord, KeyStore
+from app.keys import ISSUED_KEY_CHARS, ApiKeyRecord, KeyStore
 from app.redis_guard import RedisGuard, RedisUnavailable
 from app.scope import scope_header, scope_query_param
 
 OPEN_MODE_RECHECK_S = 1.0
 _NEGATIVE_CACHE_S = 2.0
+CACHE_ENTRIES = 10_000
+# Room above the issued length for keys of a future format; anything longer is no key of ours.
+MAX_KEY_CHARS = max(128, ISSUED_KEY_CHARS)
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,6 +55,7 @@ class Authenticator:
         default_webhook_secret: str | None,
         guard: RedisGuard | None = None,
         fail_open: bool = False,
+        cache_entries: int = CACHE_ENTRIES,
     ) -> None:
         self._store = store
         # Shared with the limiter and usage: one breaker per process for one Redis.
@@ -55,7 +65,10 @@ class Authenticator:
         self._allow_open = allow_open
         self._cache_s = cache_s
         self._default_secret = default_webhook_secret
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        # digest -> (expires at, principal or None for an unknown key), least recently used first.
+        self._cache: OrderedDict[bytes, tuple[float, Principal | None]] = OrderedDict()
+        self._cache_entries = cache_entries
+        self._max_key_chars = max(MAX_KEY_CHARS, len(admin_key or ""))
         self._open_until = 0.0
         self._open = False
 
@@ -84,11 +97,15 @@ class Authenticator:
             if await self.is_open():
                 return OPEN_PRINCIPAL
             raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'")
+        if len(key) > self._max_key_chars:
+            raise AuthenticationFailed("Incorrect API key provided")
         if self._admin_key and hmac.compare_digest(key.encode(), self._admin_key.encode()):
             return Principal(key_id="admin", admin=True, webhook_secret=self._default_secret)
         now = time.monotonic()
-        cached = self._cache.get(key)
+        hashed = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+        cached = self._cache.get(hashed)
         if cached is not None and cached[0] > now:
+            self._cache.move_to_end(hashed)
             principal = cached[1]
         else:
             try:
@@ -100,15 +117,22 @@ class Authenticator:
                     return cached[1]
                 raise Unavailable("API keys cannot be checked right now", retry_after_s=exc.retry_after_s) from None
             principal = self._principal(record) if record else None
-            ttl = self._cache_s if principal else _NEGATIVE_CACHE_S
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = (now + ttl, principal)
+            self._remember(hashed, (now + (self._cache_s if principal else _NEGATIVE_CACHE_S), principal))
         if principal is not None:
             return principal
         if await self.is_open():
             return OPEN_PRINCIPAL
         raise AuthenticationFailed("Incorrect API key provided")
+
+    def _remember(self, hashed: bytes, entry: tuple[float, Principal | None]) -> None:
+        self._cache[hashed] = entry
+        self._cache.move_to_end(hashed)
+        while len(self._cache) > self._cache_entries:
+            self._cache.popitem(last=False)
+
+    @property
+    def cached_entries(self) -> int:
+        return len(self._cache)
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
@@ -130,11 +154,19 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    user: Principal = connection.scope["user"]
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        raise AuthenticationFailed("Missing API key: send 'Authorization: Bearer <key>'")
     return user
 
 
 def require_admin(connection: ASGIConnection[Any, Any, Any, Any], _: Any) -> None:
-    """Litestar guard for operator-only routes."""
+    """Litestar guard for operator-only routes.
+
+    ``OPTIONS`` passes: authentication skips it (CORS preflights carry no key), and Litestar's
+    own OPTIONS answer is only the route's ``Allow`` header, public in the schema anyway.
+    """
+    if connection.scope.get("method") == "OPTIONS":
+        return
     if not principal_of(connection).admin:
         raise PermissionDenied("This route requires an admin key")

@@ -68,7 +68,7 @@ def _has_memory_store() -> bool:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.serving import websocket_options
+    from app.serving import server_options
 
     os.environ["DRYAPI_HOST"] = args.host
     os.environ["DRYAPI_PORT"] = str(args.port)
@@ -111,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=settings.drain_s,
-            **websocket_options(settings.ws_compression),
+            **server_options(settings, from_env=True),
         )
     finally:
         if metrics_dir:

@@ -8,7 +8,10 @@ never starts the same GPU job three times.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+import traceback
 from typing import Any
 
 import msgspec
@@ -26,6 +29,17 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 log = structlog.get_logger("dryapi.errors")
+
+ECHO_CHARS = 64
+_MESSAGE_CHARS = 2048
+_LOGGED_MESSAGE_CHARS = 300
+_STACK_FRAMES = 30
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """``value`` as it may appear in an error message: a client string is cut to ``limit`` chars."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 class ErrorDetail(msgspec.Struct):
@@ -60,7 +74,10 @@ class GatewayError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> ErrorBody:
-        return ErrorBody(ErrorDetail(self.message, self.error_type, self.param, self.code))
+        # The last guard against echoing a huge client value back whole.
+        message = echo(self.message, _MESSAGE_CHARS)
+        param = echo(self.param, ECHO_CHARS * 4) if self.param else self.param
+        return ErrorBody(ErrorDetail(message, self.error_type, param, self.code))
 
     def response_headers(self) -> dict[str, str]:
         headers = dict(self.headers)
@@ -181,9 +198,16 @@ def handle_gateway_error(request: Request[Any, Any, Any], exc: GatewayError) -> 
     return render(request, exc)
 
 
+# Litestar's 500 for a body the client stopped sending (gone, or cut off by the server's body
+# timeout): the client's doing, and nobody is left to read the answer; counted as a 400.
+_CLIENT_GONE = "client disconnected prematurely"
+
+
 def http_error(exc: HTTPException) -> GatewayError:
     """Litestar's own errors (router 404/405, 413, validation) as the gateway's."""
     status = exc.status_code
+    if status == 500 and exc.detail == _CLIENT_GONE:
+        return InvalidRequest("The request body ended early", code="client_disconnected")
     if isinstance(exc, ValidationException):
         param, message = _validation_param(exc)
         return InvalidRequest(f"{message} ({param})" if param else message, param=param)
@@ -211,9 +235,44 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     return render(request, http_error(exc))
 
 
+# The project root (where ``app/`` lives) first: an editable install is not on sys.path.
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _short_path(filename: str) -> str:
+    """A frame's file relative to its import root (``app/auth.py``, ``litestar/routes/http.py``)."""
+    best = ""
+    for root in (_PROJECT_ROOT, *sys.path):
+        if root and filename.startswith(root.rstrip(os.sep) + os.sep) and len(root) > len(best):
+            best = root.rstrip(os.sep) + os.sep
+    return filename[len(best) :] if best else os.path.basename(filename)
+
+
+def stack_of(exc: BaseException) -> list[str]:
+    """``file:line in function`` for each frame, innermost last: no locals, no source text."""
+    frames = traceback.extract_tb(exc.__traceback__)[-_STACK_FRAMES:]
+    return [f"{_short_path(frame.filename)}:{frame.lineno} in {frame.name}" for frame in frames]
+
+
+def describe_unhandled(exc: BaseException, scope: Any) -> dict[str, Any]:
+    """The fields of an ``unhandled_error`` line: enough to find the bug, nothing of the request.
+
+    The type, a bounded message and the frames; the route template, never the raw path
+    (callback nonces and ids travel in paths); no locals, bodies or headers.
+    """
+    cause = exc.__cause__ or exc.__context__
+    return {
+        "error_type": type(exc).__name__,
+        "error_message": echo(exc, _LOGGED_MESSAGE_CHARS),
+        "stack": stack_of(exc),
+        "cause_type": type(cause).__name__ if cause is not None else None,
+        "route": scope.get("path_template") or "<unmatched>",
+        "method": scope.get("method"),
+    }
+
+
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    # Only the type reaches the log: messages may carry client payloads.
-    log.error("unhandled_error", error_type=type(exc).__name__, path=request.scope.get("path"))
+    log.error("unhandled_error", **describe_unhandled(exc, request.scope))
     err = GatewayError("Internal server error", code="internal_error")
     err.status_code = HTTP_500_INTERNAL_SERVER_ERROR
     return render(request, err)
@@ -248,8 +307,8 @@ def native_error_response(exc: GatewayError) -> Response[bytes]:
         entries, status = [(exc.param or "body", exc.message)], 422
     grouped: dict[str, list[str]] = {}
     for field, message in entries:
-        grouped.setdefault(field[:256], []).append(message[:2048])
-    message = _NATIVE_MESSAGES.get(status) or exc.message[:2048]
+        grouped.setdefault(echo(field, ECHO_CHARS * 4), []).append(echo(message, _MESSAGE_CHARS))
+    message = _NATIVE_MESSAGES.get(status) or echo(exc.message, _MESSAGE_CHARS)
     if status == 404 and exc.code == "job_not_found":
         message = "Request not found."
     body = {

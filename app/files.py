@@ -60,7 +60,7 @@ class FileStore:
         return self.url(file_id)
 
     def url(self, file_id: str) -> str:
-        expires, signature = self._signer.sign_expiring(file_id, self.ttl_s)
+        expires, signature = self._signer.sign_expiring("file", file_id, self.ttl_s)
         return f"{self._public_url}/v1/files/{file_id}?exp={expires}&sig={signature}"
 
     async def get(self, file_id: str) -> tuple[str, bytes] | None:
@@ -84,7 +84,7 @@ async def download_file(file_id: str, state: State, exp: int | None = None, sig:
     signer: Signer = state.signer
     if exp is None or not sig:
         raise InvalidRequest("This URL must carry exp and sig query parameters", param="sig")
-    if not signer.verify_expiring(file_id, exp, sig):
+    if not signer.verify_expiring("file", file_id, exp, sig):
         raise NotFound("This file link is invalid or has expired", code="file_not_found")
     files: FileStore = state.files
     found = await files.get(file_id)

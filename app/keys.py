@@ -12,6 +12,9 @@ import redis.asyncio as aioredis
 from app.store import Keys
 
 KEY_PREFIX = "dry-"
+_KEY_BYTES = 32
+# What ``create`` issues: the prefix and 32 random bytes in unpadded base64url.
+ISSUED_KEY_CHARS = len(KEY_PREFIX) + (_KEY_BYTES * 4 + 2) // 3
 
 
 class ApiKeyRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,7 +60,7 @@ class KeyStore:
         self, name: str, *, tier: str = "default", admin: bool = False, webhook_url: str = ""
     ) -> IssuedKey:
         """Issue a key; ``webhook_url`` must already have passed ``app.netguard.check_url``."""
-        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        key = KEY_PREFIX + secrets.token_urlsafe(_KEY_BYTES)
         record = ApiKeyRecord(
             id="key_" + secrets.token_hex(8),
             name=name,

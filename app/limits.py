@@ -42,8 +42,9 @@ class Window:
         self.count = 0
 
 
-def windows_for(config: LimitsConfig, tier: str, surface: Surface) -> list[Window]:
-    """The windows an inference request of ``tier`` on ``surface`` counts against."""
+def windows_for(config: LimitsConfig, tier: str, surface: Surface | None, task: str | None = None) -> list[Window]:
+    """The windows a request of ``tier`` counts against: for a /v1 route the tier's and its
+    ``surface``'s; for a native route its ``task``'s own and those of every group holding it."""
     spec = config.tiers.get(tier)
     if spec is None:
         return []
@@ -55,10 +56,18 @@ def windows_for(config: LimitsConfig, tier: str, surface: Surface) -> list[Windo
         if limits.rpd is not None:
             found.append(Window(scope, DAY, limits.rpd))
 
+    if task is not None:
+        # A native route counts per route (and group), as the seeds set its limits: not against
+        # the tier's overall and surface windows, which are the /v1 routes'.
+        for name in (task, *(group for group, members in config.groups.items() if task in members)):
+            limits = spec.tasks.get(name)
+            if limits is not None:
+                add(f"task:{name}", limits)
+        return found
     add("all", spec)
-    surface_limits = spec.surfaces.get(surface)
+    surface_limits = spec.surfaces.get(surface) if surface is not None else None
     if surface_limits is not None:
-        add(surface, surface_limits)
+        add(surface, surface_limits)  # type: ignore[arg-type]
     return found
 
 
@@ -159,10 +168,13 @@ async def _check(
             setattr(connection.state, STATE_HEADERS, headers)
 
 
-async def limit_request(request: Request[Any, Any, Any], principal: Principal, surface: Surface) -> None:
-    """An inference request: count it against its tier's (and surface's) windows; 429 when over."""
+async def limit_request(
+    request: Request[Any, Any, Any], principal: Principal, surface: Surface | None, task: str | None = None
+) -> None:
+    """A request: count it against its tier's (surface's, native route's) windows; 429 when over."""
     config = _limiter(request).services.routing.config.limits
-    await _check(request, principal, surface, windows_for(config, principal.tier, surface))
+    windows = windows_for(config, principal.tier, surface, task)
+    await _check(request, principal, task or surface or "all", windows)
 
 
 async def limit_jobs(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:

@@ -21,10 +21,12 @@ from app.admin.ledger import key_ledger
 from app.admin.routing import routing_admin_router
 from app.admin.usage import usage_report
 from app.admin.webhooks import webhooks_admin_router
+from app.admission import KeyAdmission
 from app.auth import Authenticator, AuthMiddleware
 from app.billing.ledger import Ledger
 from app.billing.pricing import usd_to_micro
 from app.docs import TAGS
+from app.docs.links import add_job_links
 from app.docs.openapi import finish_openapi, openapi_json
 from app.errors import EXCEPTION_HANDLERS
 from app.files import FileStore, download_file
@@ -50,6 +52,11 @@ from app.openai.outputs import public_output
 from app.openai.speech import create_speech
 from app.openai.transcribe import create_transcription
 from app.ops.runpod import runpod_router
+from app.realtime.authorize import broadcasting_auth
+from app.realtime.broadcast import PusherBroadcaster, RedisBroadcaster
+from app.realtime.hub import realtime_hub
+from app.realtime.protocol import ChannelSigner, local_app_secret
+from app.realtime.socket import pusher_socket
 from app.redis_guard import RedisGuard
 from app.routing.loader import LoadedRouting, load_routing
 from app.routing.reload import RoutingReloader
@@ -96,6 +103,7 @@ ROUTE_HANDLERS: list[Any] = [
     key_ledger,
     *NATIVE_ROUTES,
     *PRICE_ROUTES,
+    broadcasting_auth,
 ]
 
 
@@ -175,9 +183,16 @@ def create_app(
     services.output_renderers["openai"] = public_output
     services.output_renderers["native"] = native_output
     outbox = build_outbox(services, webhooks)
-    tracker = JobTracker(services, outbox=outbox)
+    external = settings.pusher_url is not None and settings.pusher_app_id is not None
+    broadcaster = (
+        PusherBroadcaster(str(settings.pusher_url), str(settings.pusher_app_id), settings.pusher_app_key,
+                          settings.pusher_app_secret)
+        if external else RedisBroadcaster(services)
+    )  # fmt: skip
+    tracker = JobTracker(services, outbox=outbox, broadcaster=broadcaster)
     watcher = JobWatcher(services, tracker)
     events = EventHub(services, refresh=watcher.watch)
+    pusher_hub = realtime_hub(services)
     reloader = RoutingReloader(services)
 
     @asynccontextmanager
@@ -193,12 +208,15 @@ def create_app(
             stop.set()
             await asyncio.gather(*background, return_exceptions=True)
             await events.close()
+            await pusher_hub.close()
+            if isinstance(broadcaster, PusherBroadcaster):
+                await broadcaster.aclose()
             await services.client.aclose()
             await flush_usage()
             await services.redis.aclose()
 
     app = Litestar(
-        route_handlers=ROUTE_HANDLERS,
+        route_handlers=ROUTE_HANDLERS if external else [*ROUTE_HANDLERS, pusher_socket],  # built-in server
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
@@ -215,6 +233,7 @@ def create_app(
         debug=False,
     )
     finish_openapi(app.openapi_schema, public_paths=PUBLIC_PATHS)
+    add_job_links(app.openapi_schema)  # enqueue → job routes, for clients and stateful fuzzing
     app.state.services = services
     app.state.authenticator = services.authenticator
     app.state.signer = services.signer
@@ -223,8 +242,12 @@ def create_app(
     app.state.tracker = tracker
     app.state.watcher = watcher
     app.state.events = events
+    app.state.realtime_hub = pusher_hub
+    app_secret = settings.pusher_app_secret or local_app_secret(settings.signing_secret)
+    app.state.channel_signer = ChannelSigner(settings.pusher_app_key, app_secret)
     app.state.reloader = reloader
     app.state.limiter = Limiter(services)
+    app.state.ws_admission = KeyAdmission(settings.ws_per_key)
     return app
 
 

@@ -39,6 +39,8 @@ async def check_url(url: str, *, param: str, allowlist: frozenset[str], require_
         infos = await asyncio.get_running_loop().getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
     except OSError:
         raise InvalidRequest(f"{param} host cannot be resolved", param=param, code="invalid_url") from None
+    except UnicodeError:  # the resolver's IDNA encoding refuses the name (empty or > 63-char label)
+        raise InvalidRequest(f"{param} host is not a valid host name", param=param, code="invalid_url") from None
     if not infos or not all(is_public_address(str(info[4][0])) for info in infos):
         raise InvalidRequest(
             f"{param} resolves to a private or reserved address, which is not allowed",

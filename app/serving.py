@@ -11,6 +11,8 @@ from typing import Any
 
 import uvicorn
 
+from app.settings import Settings
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
@@ -45,6 +47,20 @@ class ServerThread:
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+def server_options(settings: Settings, *, from_env: bool = False) -> dict[str, Any]:
+    """uvicorn's settings for the gateway: its HTTP protocol (limits on heads, bodies and slow
+    peers) and its WebSocket settings. ``serve`` (``from_env``) names the protocol class, which
+    reads its limits from the environment in each worker process; servers started in-process
+    get a class bound to ``settings.server_limits``.
+    """
+    from app.http_protocol import GatewayHttpProtocol
+
+    http: Any = "app.http_protocol:GatewayHttpProtocol"
+    if not from_env:
+        http = GatewayHttpProtocol.with_limits(settings.server_limits)
+    return {"http": http, **websocket_options(settings.ws_compression)}
 
 
 def websocket_options(compression: bool) -> dict[str, Any]:

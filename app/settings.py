@@ -15,6 +15,17 @@ class SettingsError(ValueError):
     """The environment describes a gateway that must not start."""
 
 
+class ServerLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """What the HTTP server grants one connection before the app sees a request (app/http_protocol.py)."""
+
+    # The request line and headers must all arrive within this many seconds.
+    header_timeout_s: float = 10.0
+    # Each such window must bring at least BODY_MIN_BYTES of the body (or the rest of it).
+    body_timeout_s: float = 15.0
+    # Request line plus headers, in bytes; a bearer key is never near it.
+    max_header_bytes: int = 32 * 1024
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = "memory://"
     routing_path: str = "./routing.yaml"
@@ -58,6 +69,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sweep_rate: float = 100.0
     # Days every ledger entry (hold, settle, refund, top-up) is kept (app/billing/ledger.py).
     ledger_ttl_days: int = 90
+    # Realtime job events over the Pusher Channels protocol (app/realtime). With ``pusher_url``
+    # set, events go through that Pusher/soketi server's HTTP API and the built-in one is off.
+    pusher_app_key: str = "dryapi-local"
+    pusher_app_secret: str = ""  # "": derived from signing_secret by the app (built-in server only)
+    pusher_url: str | None = None
+    pusher_app_id: str | None = None
+    # Job WebSockets one key may hold open in this process (further opens close with 4429).
+    ws_per_key: int = 1000
+    server_limits: ServerLimits = ServerLimits()
 
     @property
     def loopback(self) -> bool:
@@ -97,6 +117,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
             "(every replica must share it to verify signed URLs and callbacks)"
         )
     port = env.get("DRYAPI_PORT", "8000")
+    pusher_key, pusher_secret, pusher_url, pusher_app_id = _pusher(env)
     return Settings(
         redis_url=env.get("REDIS_URL", "memory://") or "memory://",
         routing_path=env.get("DRYAPI_ROUTING", "./routing.yaml"),
@@ -124,7 +145,53 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
         ws_compression=_flag(env, "DRYAPI_WS_COMPRESSION"),
         sweep_rate=float(max(1, _int(env, "DRYAPI_SWEEP_RATE", 100))),
         ledger_ttl_days=max(1, _int(env, "DRYAPI_LEDGER_TTL_DAYS", 90)),
+        pusher_app_key=pusher_key,
+        pusher_app_secret=pusher_secret,
+        pusher_url=pusher_url,
+        pusher_app_id=pusher_app_id,
+        ws_per_key=max(1, _int(env, "DRYAPI_WS_PER_KEY", 1000)),
+        server_limits=load_server_limits(env),
     )
+
+
+def _pusher(env: Mapping[str, str]) -> tuple[str, str, str | None, str | None]:
+    """(app key, app secret, external server URL, external app id) for realtime events."""
+    key = env.get("DRYAPI_PUSHER_APP_KEY", "")
+    secret = env.get("DRYAPI_PUSHER_APP_SECRET", "")
+    url = (env.get("DRYAPI_PUSHER_URL") or "").rstrip("/") or None
+    app_id = env.get("DRYAPI_PUSHER_APP_ID") or None
+    if (not key or not secret) and url:
+        raise SettingsError("DRYAPI_PUSHER_APP_KEY and DRYAPI_PUSHER_APP_SECRET are required with DRYAPI_PUSHER_URL")
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            raise SettingsError(f"DRYAPI_PUSHER_URL must be an http(s) URL, got {url!r}")
+        if not app_id:
+            raise SettingsError("DRYAPI_PUSHER_APP_ID is required with DRYAPI_PUSHER_URL")
+    # Unset (built-in server): the app derives one from the signing secret, which every replica
+    # shares and which is required off loopback; the secret never leaves the gateway.
+    return key or "dryapi-local", secret, url, app_id
+
+
+def load_server_limits(env: Mapping[str, str] | None = None) -> ServerLimits:
+    env = os.environ if env is None else env
+    return ServerLimits(
+        header_timeout_s=_seconds(env, "DRYAPI_HEADER_TIMEOUT_S", 10.0),
+        body_timeout_s=_seconds(env, "DRYAPI_BODY_TIMEOUT_S", 15.0),
+        max_header_bytes=max(1024, _int(env, "DRYAPI_MAX_HEADER_BYTES", 32 * 1024)),
+    )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:  # also refuses NaN
+        raise SettingsError(f"{name} must be > 0")
+    return value
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

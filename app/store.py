@@ -75,6 +75,10 @@ class Keys:
         """The poller's last status body for the job (a new watcher's first frame)."""
         return f"{self.prefix}jobseen:{job_id}"
 
+    def job_progress(self, job_id: str) -> str:
+        """The running job's last progress value (each new one is a realtime event once)."""
+        return f"{self.prefix}jobprog:{job_id}"
+
     def job_watched(self, job_id: str) -> str:
         """Present while a WebSocket watches the job."""
         return f"{self.prefix}jobwatched:{job_id}"
@@ -86,6 +90,14 @@ class Keys:
     @property
     def job_events_prefix(self) -> str:
         return f"{self.prefix}jobev:"
+
+    def realtime_events(self, owner: str) -> str:
+        """The pub/sub channel of an API key's realtime job events (``app/realtime``)."""
+        return f"{self.realtime_events_prefix}{owner}"
+
+    @property
+    def realtime_events_prefix(self) -> str:
+        return f"{self.prefix}rtev:"
 
     @property
     def sweep_lane(self) -> str:

@@ -150,7 +150,9 @@ def _gateway(routing: Path, name: str) -> Iterator[tuple[str, str, int, str]]:
     url = f"http://127.0.0.1:{port}"
     prefix = f"benchws:{os.getpid()}:{name}:"
     key = _issue_key(prefix)
+    # One key opens every watcher here: lift the per-key socket cap (DRYAPI_WS_PER_KEY) above them.
     env = {"REDIS_URL": REDIS_URL, "DRYAPI_REDIS_PREFIX": prefix, "DRYAPI_PUBLIC_URL": url}
+    env["DRYAPI_WS_PER_KEY"] = "1000000"
     args = [sys.executable, "-m", "app", "serve", "--port", str(port), "--routing", str(routing)]
     with _process(args, env, f"{url}/healthz"):
         yield url, key, _gateway_pid(port), prefix

@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
-# The project's RunPod emulator running the four bundled handlers on small CPU models: the
-# "RunPod" of deploy/compose.yaml. One image instead of the four GPU worker images (which are
+# The project's RunPod emulator running the bundled handlers on small CPU models: the
+# "RunPod" of deploy/compose.yaml. One image instead of the GPU worker images (which are
 # CUDA builds for RunPod, see handlers/*/Dockerfile).
 #
 # Build from the repository root (compose.yaml does):
@@ -40,4 +40,5 @@ CMD ["dryapi-gateway", "emulator", "--host", "0.0.0.0", "--port", "8001", \
      "--endpoint", "local-chat=handlers.chat.handler:handler", \
      "--endpoint", "local-images=handlers.images.handler:handler", \
      "--endpoint", "local-transcribe=handlers.transcribe.handler:handler", \
-     "--endpoint", "local-embeddings=handlers.embeddings.handler:handler"]
+     "--endpoint", "local-embeddings=handlers.embeddings.handler:handler", \
+     "--endpoint", "local-speech=handlers.speech.handler:handler"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from app.auth import Principal
-from app.errors import GatewayError, NotFound
+from app.errors import GatewayError, MissingEndpoint, NotFound
 from app.jobs.records import TERMINAL_STATUSES, JobRecord
 from app.jobs.tracker import JobTracker, progress_body
 from app.jobs.watcher import JobWatcher
@@ -48,9 +48,12 @@ def provider_record(services: Services, surface: str, job_id: str, endpoint_url:
     """A transient record for a job on the surface's endpoint (or ``endpoint_url``) that the
     gateway has no record of."""
     if endpoint_url is None:
-        route = resolve(
-            services.routing.config, cast(Surface, surface), None, local_upstream=services.settings.local_upstream
-        )
+        try:
+            route = resolve(
+                services.routing.config, cast(Surface, surface), None, local_upstream=services.settings.local_upstream
+            )
+        except MissingEndpoint:  # no endpoint to ask: the job cannot be found there
+            raise not_found(job_id) from None
         endpoint_url, model = route.endpoint_url, route.public_model
     else:  # the endpoint is named: the surface needs no route of its own
         surface_config = services.routing.config.surfaces.get(cast(Surface, surface))

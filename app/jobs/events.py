@@ -79,13 +79,26 @@ class Subscription:
 
 class EventHub:
     """``refresh(job_id)`` is called every ``REFRESH_S`` for each job with local watchers
-    (the job watcher uses it to keep those jobs on the fast poll)."""
+    (the job watcher uses it to keep those jobs on the fast poll).
 
-    def __init__(self, services: Services, refresh: Callable[[str], Awaitable[None]] | None = None) -> None:
+    The same machinery serves other per-topic channels: ``prefix`` names the channels (the
+    topic is the rest of the name) and ``reader`` turns an event into the frame watchers get
+    (the realtime hub, ``app/realtime/hub.py``, uses it for Pusher sockets).
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        refresh: Callable[[str], Awaitable[None]] | None = None,
+        *,
+        prefix: str | None = None,
+        reader: Callable[[str, bytes], Frame] | None = None,
+    ) -> None:
         self._services = services
         self._refresh = refresh
         self._refresher: asyncio.Task[None] | None = None
-        self._prefix = services.keys.job_events_prefix
+        self._prefix = prefix if prefix is not None else services.keys.job_events_prefix
+        self._read_frame = reader or _job_frame
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -155,7 +168,7 @@ class EventHub:
         subscribers = self._subscribers.get(job_id)
         if not isinstance(data, bytes) or not subscribers:
             return
-        frame = read_frame(data)  # decoded once per event, not once per watcher
+        frame = self._read_frame(job_id, data)  # decoded once per event, not once per watcher
         for subscription in tuple(subscribers):
             subscription.deliver(frame)
 
@@ -163,6 +176,10 @@ class EventHub:
 class _Head(msgspec.Struct):
     status: Any = None
     stream: Any = None
+
+
+def _job_frame(job_id: str, data: bytes) -> Frame:
+    return read_frame(data)
 
 
 def read_frame(data: bytes) -> Frame:

@@ -199,6 +199,7 @@ async def start_job(
     bind_contextvars(job_id=record.id)
     record.status = str(result.get("status", "IN_QUEUE"))
     await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True)
+    await call.request.app.state.tracker.broadcast(record, {"status": "IN_QUEUE"})  # realtime "processing"
     return record
 
 

@@ -10,6 +10,7 @@ the same way) and its OpenAI-shaped result kept for ``DRYAPI_RESULT_TTL_S``.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -40,8 +41,25 @@ class Outbox(Protocol):
     async def enqueue(self, *, key_id: str, url: str, event: str, data: dict[str, Any]) -> str: ...
 
 
+class Broadcaster(Protocol):
+    """Where a job's realtime events go (``app/realtime``): Redis for the built-in Pusher
+    server, or an external Pusher server's HTTP API."""
+
+    async def broadcast(self, owner: str, event: dict[str, Any]) -> None: ...
+
+
+# The seed's realtime statuses (reference §9.3); every failure is "error".
+REALTIME_STATUS = {"IN_QUEUE": "processing", "IN_PROGRESS": "in_progress", "COMPLETED": "done"}
+
+
 def _iso(ts: float | None = None) -> str:
     return datetime.fromtimestamp(ts or time.time(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def progress_text(value: Any) -> str:
+    """A progress value as the seed's two-decimal percentage string ("45.50")."""
+    number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+    return f"{max(0.0, min(100.0, number)) if math.isfinite(number) else 0.0:.2f}"
 
 
 def progress_body(record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
@@ -61,10 +79,13 @@ def progress_body(record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 class JobTracker:
-    def __init__(self, services: Services, outbox: Outbox | None) -> None:
+    def __init__(self, services: Services, outbox: Outbox | None, broadcaster: Broadcaster | None = None) -> None:
         self._services = services
         self._outbox = outbox
+        self._broadcaster = broadcaster
         self._keys = services.keys
+        # The link a realtime "done" event carries; swap it for a file link where there is one.
+        self.realtime_result_url = self.result_url
 
     # Redis names -------------------------------------------------------------------------
 
@@ -105,6 +126,11 @@ class JobTracker:
         body = progress_body(record, raw)
         previous = record.status
         announce = status != previous and await self._claim_step(record.id, status)
+        progressed = False  # a new progress value of a running job: a realtime event of its own
+        if announce and status == "IN_PROGRESS":
+            await self._progress_moved(record.id, body)  # before the status is saved: see below
+        elif not announce and status == previous == "IN_PROGRESS":
+            progressed = await self._progress_moved(record.id, body)
         if remember or announce:
             # Before the publish: a watcher that subscribes meanwhile then reads this body or gets the frame.
             await self._services.redis.set(self._keys.job_seen(record.id), _encode(body), ex=SEEN_TTL_S)
@@ -115,12 +141,28 @@ class JobTracker:
                 await self._webhook(record, "job.processing", previous, {"started_at": _iso()})
         if announce or chunks:
             await self.publish(record.id, body | ({"stream": chunks} if chunks else {}))
+        if announce or progressed:
+            await self.broadcast(record, body, raw.get("output"))
         return body
 
     async def _claim_step(self, job_id: str, status: str) -> bool:
         """True for the one caller, across every replica, that announces ``job_id`` reaching ``status``."""
         claim = self._keys.job_step_claim(job_id, status)
         return bool(await self._services.redis.set(claim, b"1", nx=True, ex=_CLAIM_TTL_S))
+
+    async def _progress_moved(self, job_id: str, body: dict[str, Any]) -> bool:
+        """Records the job's progress; True for the one caller that saw it change.
+
+        Only readers that already know the job is running ask, and the one that announced it
+        running records its progress before saving that status, so the first value is never
+        announced twice.
+        """
+        progress = body.get("progress")
+        if not isinstance(progress, int | float) or isinstance(progress, bool):
+            return False
+        value = progress_text(progress).encode()
+        old = await self._services.redis.set(self._keys.job_progress(job_id), value, ex=_CLAIM_TTL_S, get=True)
+        return bool(old != value)
 
     async def publish(self, job_id: str, frame: dict[str, Any]) -> None:
         await self._services.redis.publish(self.channel(job_id), _encode(frame))
@@ -154,6 +196,7 @@ class JobTracker:
         usage.record_job(self._services, record, raw, body)  # once: this process holds the final claim
         await self._services.jobs.set_status(record.id, record.status)
         await self.publish(record.id, body)
+        await self.broadcast(record, body)
         await self._final_webhook(record, previous, body)
         log.info("job_finished", job_id=record.id, surface=record.surface, status=record.status)
         return body
@@ -190,12 +233,45 @@ class JobTracker:
         if ttl > 0:
             await self._services.redis.set(self.result_key(record.id), _encode(body), ex=ttl)
 
+    # realtime (Pusher) events ------------------------------------------------------------
+
+    async def broadcast(self, record: JobRecord, body: dict[str, Any], output: Any = None) -> None:
+        """The job's new status as the seed's ``request.status.updated`` payload, to its owner.
+
+        Called once per status change (the caller holds the step's claim); a failure to
+        broadcast never fails the job.
+        """
+        if self._broadcaster is None:
+            return
+        status = str(body.get("status"))
+        preview = output.get("preview") if isinstance(output, dict) else None
+        event: dict[str, Any] = {
+            "request_id": record.id,
+            "status": REALTIME_STATUS.get(status, "error"),
+            "preview": preview if isinstance(preview, str) else None,
+            "result_url": self._realtime_link(record, body) if status == "COMPLETED" else None,
+            "progress": progress_text(100 if status == "COMPLETED" else body.get("progress")),
+        }
+        if event["status"] == "error":
+            error = body.get("error")
+            event["error"] = str(error.get("message") if isinstance(error, dict) else f"job {status.lower()}")
+        try:
+            await self._broadcaster.broadcast(record.owner, event)
+        except Exception as exc:
+            log.warning("realtime_broadcast_failed", job_id=record.id, error_type=type(exc).__name__)
+
+    def _realtime_link(self, record: JobRecord, body: dict[str, Any]) -> str:
+        """The native dialect's own file link where its output has one, else the signed result."""
+        output = body.get("output")
+        link = output.get("result_url") if isinstance(output, dict) else None
+        return link if isinstance(link, str) and link else self.realtime_result_url(record)
+
     # webhooks ----------------------------------------------------------------------------
 
     def result_url(self, record: JobRecord) -> str:
         settings = self._services.settings
         ttl = max(settings.result_ttl_s, 3600)
-        expires, signature = self._services.signer.sign_expiring(f"result:{record.id}", ttl)
+        expires, signature = self._services.signer.sign_expiring("result", record.id, ttl)
         return f"{settings.public_url}/v1/results/{record.id}?exp={expires}&sig={signature}"
 
     async def _final_webhook(self, record: JobRecord, previous: str, body: dict[str, Any]) -> None:

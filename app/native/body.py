@@ -21,6 +21,7 @@ from litestar.datastructures import UploadFile
 
 from app.errors import InvalidRequest
 from app.files import decode_data_uri
+from app.multipart import read_form
 from app.tasks.spec import TaskSpec
 from app.tasks.validation import FieldErrors
 
@@ -87,7 +88,7 @@ async def read_task_body(request: Request[Any, Any, Any], spec: TaskSpec) -> Tas
     body = TaskBody()
     file_names = {rule.name for rule in spec.files}
     if media_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        form = await request.form()
+        form = await read_form(request) if media_type == "multipart/form-data" else await request.form()
         fields: dict[str, Any] = {}
         for key, value in form.multi_items():
             name = key.removesuffix("[]")

@@ -10,6 +10,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
 
 from app.auth import principal_of
+from app.docs.native import task_operation
 from app.docs.tags import (
     TAG_NATIVE_ANALYSIS,
     TAG_NATIVE_GENERATION,
@@ -18,7 +19,8 @@ from app.docs.tags import (
 )
 from app.errors import FieldsInvalid, NotFound
 from app.jobs.access import current_status
-from app.limits import limit_jobs
+from app.limits import limit_request, rate_headers
+from app.native.boosters import BOOSTER_ROUTES
 from app.native.catalogue import InvalidQuery, parse_query, render_page
 from app.native.status import native_status
 from app.native.submit import submit_task
@@ -52,6 +54,8 @@ def _submit_route(spec: TaskSpec) -> HTTPRouteHandler:
         tags=[_TAGS.get(spec.name, TAG_NATIVE_ANALYSIS)],
         status_code=200,
         request_max_body_size=_BODY_LIMIT,
+        middleware=[rate_headers],
+        operation_class=task_operation(spec),
     )(submit)
 
 
@@ -64,11 +68,12 @@ SUBMIT_ROUTES = [_submit_route(spec) for spec in TASKS.values()]
     description="`pending`, `processing`, `done` or `error`; `result_url` links to the file once done, "
     "`result` holds text results. Only the key that submitted the job sees it.",
     tags=[TAG_NATIVE_UTILITIES],
+    middleware=[rate_headers],
 )
 async def request_status(request_id: str, request: Request[Any, Any, Any], state: State) -> dict[str, Any]:
     services: Services = state.services
     principal = principal_of(request)
-    await limit_jobs(request, principal)
+    await limit_request(request, principal, None, "request-status")
     record = await services.jobs.get(request_id)
     visible = record is not None and (principal.admin or record.owner == principal.key_id)
     if record is None or not visible or record.options.get("dialect") != "native":
@@ -100,4 +105,4 @@ async def native_models(
     return Response(content=render_page(services.routing.config, query, url))
 
 
-NATIVE_ROUTES: list[Any] = [*SUBMIT_ROUTES, request_status, native_models]
+NATIVE_ROUTES: list[Any] = [*SUBMIT_ROUTES, request_status, native_models, *BOOSTER_ROUTES]

@@ -23,6 +23,7 @@ from app.netguard import check_url
 from app.routing.resolver import find_model
 from app.routing.schema import ModelRoute
 from app.services import Services
+from app.tasks.common import with_model_defaults
 from app.tasks.spec import TaskSpec, Upload
 from app.tasks.uploads import check_files, stage
 from app.tasks.validation import FieldErrors, convert_fields
@@ -77,13 +78,14 @@ async def check_request(request: Request[Any, Any, Any], services: Services, spe
             errors += spec.check(params, uploads, found[1])
     if errors or params is None or model is None:
         raise FieldsInvalid(errors)
-    return Checked(body, params, uploads, model[0], model[1])
+    # What the worker runs and the price is computed for: the model's defaults filled in.
+    return Checked(body, with_model_defaults(params, model[1]), uploads, model[0], model[1])
 
 
 async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[str, Any]:
     services: Services = request.app.state.services
     principal = principal_of(request)
-    await limit_request(request, principal, spec.surface)
+    await limit_request(request, principal, spec.surface, spec.name)
     checked = await check_request(request, services, spec)
     params = checked.params
     webhook_url = await _webhook_url(services, principal.key_id, getattr(params, "webhook_url", None))

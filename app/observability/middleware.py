@@ -2,7 +2,7 @@
 
 ``RequestObserver`` wraps Litestar's whole ASGI handler (router, CORS, exception handling),
 so 404s, preflights and auth failures are counted and logged like everything else. Metric
-labels use the route template (``/v1/jobs/{surface}/{job_id}``), never the raw path, and
+labels use the route template (``/v1/jobs/{surface}/{jobId}``), never the raw path, and
 the access line never contains the query string (WebSocket keys travel there).
 """
 
@@ -161,7 +161,8 @@ def bind_request_context(app: ASGIApp) -> ASGIApp:
         key_id = getattr(scope.get("user"), "key_id", None)
         if key_id:
             fields["key_id"] = str(key_id)
-        job_id = scope.get("path_params", {}).get("job_id")
+        params = scope.get("path_params", {})
+        job_id = params.get("jobId") or params.get("job_id")  # the jobs routes name it jobId
         if job_id:
             fields["job_id"] = str(job_id)
         if fields:

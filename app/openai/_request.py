@@ -51,6 +51,8 @@ def decode_object(raw: bytes) -> dict[str, Any]:
         body = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:  # msgspec's bound on nesting, below the interpreter's
+        raise InvalidRequest("The request body nests too deeply", code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object", code="invalid_json")
     return body

@@ -23,6 +23,7 @@ from app.errors import InvalidRequest, UpstreamError
 from app.files import decode_data_uri
 from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
+from app.multipart import read_form
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import INT64_MAX, check_values
 from app.openai.handler_fields import IMAGES_FIELDS
@@ -214,7 +215,7 @@ async def _run(
 )
 async def edit_images(request: Request[Any, Any, Any]) -> Response[Any]:
     services, principal = await admit(request, "images")
-    form = await request.form()
+    form = await read_form(request)
     fields: dict[str, Any] = {}
     images: list[bytes] = []
     for key, value in form.multi_items():

@@ -172,7 +172,7 @@ async def job_cancel(
 )
 async def signed_result(job_id: str, state: State, exp: int = 0, sig: str = "") -> Response[bytes]:
     services: Services = state.services
-    if not services.signer.verify_expiring(f"result:{job_id}", exp, sig):
+    if not services.signer.verify_expiring("result", job_id, exp, sig):
         raise NotFound("This result link is invalid or has expired", code="result_link_invalid")
     record = await services.jobs.get(job_id)
     if record is None:

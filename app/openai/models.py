@@ -7,7 +7,7 @@ from litestar import get
 from litestar.datastructures import State
 
 from app import docs
-from app.errors import ModelNotFound
+from app.errors import ModelNotFound, echo
 from app.routing.resolver import find_model
 from app.services import Services
 
@@ -63,4 +63,4 @@ async def retrieve_model(model_id: str, state: State) -> Model:
         if found is not None:
             slug, route = found
             return Model(slug, "model", int(services.routing.loaded_at), route.owned_by, surface)
-    raise ModelNotFound(f"The model '{name}' does not exist", param="model")
+    raise ModelNotFound(f"The model '{echo(name)}' does not exist", param="model")

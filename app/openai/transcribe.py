@@ -18,6 +18,7 @@ from app import docs
 from app.errors import InvalidRequest, PayloadTooLarge
 from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
+from app.multipart import read_form
 from app.netguard import check_url
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import check_values, finite_number
@@ -49,7 +50,7 @@ class _Audio(msgspec.Struct):
 
 
 async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, Any], _Audio, str]:
-    form = await request.form()
+    form = await read_form(request)
     body: dict[str, Any] = {}
     audio: _Audio | None = None
     for key, value in form.multi_items():

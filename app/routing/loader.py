@@ -19,6 +19,7 @@ import yaml
 
 from app.routing.schema import (
     INFERENCE_TYPES,
+    LIMITED_ROUTES,
     SURFACES,
     BillingConfig,
     LimitsConfig,
@@ -145,6 +146,13 @@ def _validate_limits(raw: Any, problems: list[tuple[str, str]]) -> LimitsConfig 
         problems.append(("limits", "must be a mapping"))
         return None
     shell = _convert({k: v for k, v in raw.items() if k != "tiers"}, LimitsConfig, "limits", problems)
+    groups = shell.groups if shell is not None else {}
+    for group, members in groups.items():
+        if group in LIMITED_ROUTES:
+            problems.append((f"limits.groups.{group}", "a group cannot be named like a route"))
+        for member in members:
+            if member not in LIMITED_ROUTES:
+                problems.append((f"limits.groups.{group}", f"unknown route {member!r}"))
     tiers_raw = raw.get("tiers") or {}
     if not isinstance(tiers_raw, dict):
         problems.append(("limits.tiers", "must be a mapping"))
@@ -156,7 +164,12 @@ def _validate_limits(raw: Any, problems: list[tuple[str, str]]) -> LimitsConfig 
         if not isinstance(spec, dict):
             problems.append((path, "must be a mapping"))
             continue
-        windows = _convert({k: v for k, v in spec.items() if k != "surfaces"}, TierLimits, path, problems)
+        own = {k: v for k, v in spec.items() if k not in ("surfaces", "tasks")}
+        windows = _convert(own, TierLimits, path, problems)
+        tasks = _convert(spec.get("tasks") or {}, dict[str, WindowLimits], f"{path}.tasks", problems) or {}
+        for route in tasks:
+            if route not in LIMITED_ROUTES and route not in groups:
+                problems.append((f"{path}.tasks.{route}", "neither a native route nor a group of limits.groups"))
         surfaces_raw = spec.get("surfaces") or {}
         if not isinstance(surfaces_raw, dict):
             problems.append((f"{path}.surfaces", "must be a mapping"))
@@ -171,10 +184,12 @@ def _validate_limits(raw: Any, problems: list[tuple[str, str]]) -> LimitsConfig 
             if window is not None:
                 surfaces[str(surface)] = window
         if windows is not None:
-            tiers[str(name)] = TierLimits(rpm=windows.rpm, rpd=windows.rpd, surfaces=surfaces)  # type: ignore[arg-type]
+            tiers[str(name)] = TierLimits(
+                rpm=windows.rpm, rpd=windows.rpd, surfaces=surfaces, tasks=tasks  # type: ignore[arg-type]
+            )
     if shell is None:
         return None
-    return LimitsConfig(jobs_rpm=shell.jobs_rpm, tiers=tiers)
+    return LimitsConfig(jobs_rpm=shell.jobs_rpm, groups=shell.groups, tiers=tiers)
 
 
 def _validate_local(raw: Any, problems: list[tuple[str, str]]) -> LocalConfig | None:

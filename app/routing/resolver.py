@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from app.errors import InvalidRequest, MissingEndpoint, ModelNotFound, Unavailable
+from app.errors import InvalidRequest, MissingEndpoint, ModelNotFound, Unavailable, echo
 from app.routing.schema import ModelRoute, Policy, RoutingConfig, Surface, SurfaceConfig
 
 
@@ -48,7 +48,7 @@ def resolve(
         raise InvalidRequest("you must provide a model parameter", param="model", code="missing_model")
     found = find_model(surface_cfg, name)
     if found is None:
-        raise ModelNotFound(f"The model '{name}' does not exist or is not served on {surface}", param="model")
+        raise ModelNotFound(f"The model '{echo(name)}' does not exist or is not served on {surface}", param="model")
     slug, route = found
     if local_upstream is not None:
         if not route.local_endpoint:

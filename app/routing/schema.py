@@ -165,14 +165,27 @@ class WindowLimits(_Strict, frozen=True):
     rpd: RequestCount | None = None
 
 
+# Native routes a tier can limit by name (besides groups of them): the fifteen tasks, and the
+# utility routes the seeds limit (reference §12.1).
+LIMITED_ROUTES: tuple[str, ...] = (
+    "txt2img", "img2img", "img-rmbg", "img-upscale", "img2txt", "txt2audio", "txt2music", "txt2video",
+    "img2video", "aud2video", "vid2txt", "aud2txt", "videofile2txt", "audiofile2txt", "txt2embedding",
+    "request-status", "price-calculation",
+)
+
+
 class TierLimits(WindowLimits, frozen=True):
     # A surface's own windows apply on top of the tier's overall ones.
     surfaces: dict[Surface, WindowLimits] = {}
+    # A native route's (or a group's: ``limits.groups``) windows, on top of both.
+    tasks: dict[str, WindowLimits] = {}
 
 
 class LimitsConfig(_Strict, frozen=True):
     # Per key, for GET /v1/jobs/* and job WebSocket opens, whatever the tier.
     jobs_rpm: RequestCount | None = None
+    # Native routes that share one budget, by group name (the seeds' Whisper bucket).
+    groups: dict[str, list[str]] = {}
     # A key whose tier is not listed here is unlimited.
     tiers: dict[str, TierLimits] = {}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -11,6 +11,7 @@ from app.routing.schema import ModelRoute
 from app.tasks.model_limits import check as check_limits
 from app.tasks.validation import FieldErrors
 
+P = TypeVar("P", bound=msgspec.Struct)
 MAX_SEED = 2**63 - 1
 # -1 asks for a random seed; the gateway draws it so the job records which one ran.
 Seed = Annotated[int, msgspec.Meta(ge=-1, le=MAX_SEED)]
@@ -53,3 +54,16 @@ def check_loras(loras: list[Lora] | None, route: ModelRoute) -> FieldErrors:
     if unknown:
         return [("loras", f"The model has no LoRA named {', '.join(repr(n[:100]) for n in unknown)}.")]
     return []
+
+
+def with_model_defaults(params: P, route: ModelRoute) -> P:
+    """``params`` with every field the client left out taken from the model's ``info.defaults``,
+    so the worker runs what the price was computed for and the catalogue promised."""
+    filled: dict[str, Any] = {}
+    for field in msgspec.structs.fields(params):
+        if getattr(params, field.name) is None and field.encode_name in route.info.defaults:
+            try:
+                filled[field.name] = msgspec.convert(route.info.defaults[field.encode_name], field.type, strict=False)
+            except msgspec.ValidationError:
+                continue  # a default this task cannot take (an operator's typo): left to the worker
+    return msgspec.structs.replace(params, **filled) if filled else params

@@ -26,7 +26,7 @@ async def runpod_callback(nonce: str, request: Request[Any, Any, Any], state: St
         raise refused
     try:
         body = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         raise InvalidRequest("The callback body is not JSON") from None
     job_id = body.get("id") if isinstance(body, dict) else None
     if not isinstance(job_id, str) or not job_id:

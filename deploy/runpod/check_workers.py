@@ -34,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-SURFACES = ("chat", "images", "transcribe", "embeddings")
+# More endpoints of one worker: body name -> the handlers/ directory whose image it runs.
+VARIANTS = {"images-edit": "images", "images-rmbg": "images", "images-upscale": "images"}
+SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", *VARIANTS)
 PYPI = "https://pypi.org/simple"
 IMAGE_PYTHON = "3.12"  # Ubuntu 24.04's python3, which every Dockerfile uses
 # Ubuntu 24.04 has glibc 2.39; pip matches --platform tags exactly, so list what it accepts.
@@ -210,8 +212,9 @@ class Worker:
 
     @classmethod
     def load(cls, root: Path, surface: str) -> Worker:
-        docker = parse_dockerfile((root / f"handlers/{surface}/Dockerfile").read_text())
-        pins = requirements(root / f"handlers/{surface}/requirements.txt")
+        worker = VARIANTS.get(surface, surface)
+        docker = parse_dockerfile((root / f"handlers/{worker}/Dockerfile").read_text())
+        pins = requirements(root / f"handlers/{worker}/requirements.txt")
         spec = json.loads((root / f"deploy/runpod/{surface}.json").read_text())
         return cls(surface, docker, pins, spec["endpoint"])
 

@@ -22,12 +22,19 @@ from typing import Any
 import httpx
 
 HERE = Path(__file__).resolve().parent
-SURFACES = ("chat", "images", "transcribe", "embeddings")
+# More endpoints of one worker: body name -> the handlers/ directory whose image it runs.
+VARIANTS = {"images-edit": "images", "images-rmbg": "images", "images-upscale": "images"}
+SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", *VARIANTS)
 ENV_NAMES = {
     "chat": "RUNPOD_CHAT_ENDPOINT_ID",
     "images": "RUNPOD_IMAGES_ENDPOINT_ID",
     "transcribe": "RUNPOD_TRANSCRIBE_ENDPOINT_ID",
     "embeddings": "RUNPOD_EMBEDDINGS_ENDPOINT_ID",
+    "video": "RUNPOD_VIDEO_LTXV_ENDPOINT_ID",  # routing.yaml's Ltxv_13B_0_9_8_Distilled_FP8
+    "speech": "RUNPOD_SPEECH_ENDPOINT_ID",
+    "images-edit": "RUNPOD_IMAGE_EDIT_ENDPOINT_ID",  # the names routing.yaml reads
+    "images-rmbg": "RUNPOD_RMBG_ENDPOINT_ID",
+    "images-upscale": "RUNPOD_UPSCALE_ENDPOINT_ID",
 }
 DEFAULT_API_BASE = "https://api.runpod.io/v2"
 

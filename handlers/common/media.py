@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import os
 import socket
 import time
@@ -38,6 +39,10 @@ from handlers.common.errors import HandlerError, InvalidInput
 from handlers.common.media_formats import MediaKind, check_format
 
 __all__ = ["MAX_BYTES", "FetchSettings", "Media", "MediaKind", "decode_base64_media", "fetch_media", "max_bytes"]
+
+# httpx logs every request's full URL at INFO: a client's media link (a signed upload URL
+# carries its signature) must not reach the worker's logs.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 MB = 1024 * 1024
 MAX_BYTES: dict[str, int] = {"audio": 80 * MB, "video": 80 * MB, "image": 10 * MB}

@@ -28,10 +28,12 @@ STANDARD_STEPS = 25  # only for a pipeline whose __call__ states no default
 SCHNELL_MAX_SEQUENCE_LENGTH = 256
 # Models whose distillation their config does not state: the model card's settings, by exact
 # hub id (the config is what decides for everything else).
-MODEL_CARD_DEFAULTS: dict[str, tuple[int, float]] = {
+MODEL_CARD_DEFAULTS: dict[str, tuple[int, float | None]] = {
     "Tongyi-MAI/Z-Image-Turbo": (9, 0.0),  # 8 DiT forwards; the card and pipeline example use 8-9
     "stabilityai/sd-turbo": (DISTILLED_STEPS, 0.0),
     "stabilityai/sdxl-turbo": (DISTILLED_STEPS, 0.0),
+    # Qwen-Image-Edit-Plus: the card's 40 steps; its CFG is true CFG (edit.py), the pipeline's 4.0
+    "Qwen/Qwen-Image-Edit-2509": (40, None),
 }
 _PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP; don't send one per step
 
@@ -91,8 +93,11 @@ def model_defaults(pipe: Any, name: str) -> ModelDefaults:
     config = getattr(pipe, "config", None) or {}
     if config.get("is_distilled"):
         return ModelDefaults(DISTILLED_STEPS, 1.0, "model_index.json: is_distilled")
-    transformer = getattr(getattr(pipe, "transformer", None), "config", None)
-    if hasattr(pipe, "_pack_latents") and getattr(transformer, "guidance_embeds", None) is False:
+    denoiser = getattr(pipe, "transformer", None)
+    transformer = getattr(denoiser, "config", None)
+    # Qwen-Image also packs latents and has guidance_embeds False, yet is not step-distilled.
+    is_flux = type(denoiser).__name__.startswith("Flux")
+    if is_flux and hasattr(pipe, "_pack_latents") and getattr(transformer, "guidance_embeds", None) is False:
         return ModelDefaults(DISTILLED_STEPS, 0.0, "flux without guidance_embeds", SCHNELL_MAX_SEQUENCE_LENGTH)
     for candidate in (name, str(getattr(pipe, "name_or_path", "") or "")):
         if candidate in MODEL_CARD_DEFAULTS:
@@ -240,6 +245,11 @@ class _StepReporter:
 
 _engine: ImageEngine | None = None
 _engine_lock = threading.Lock()
+
+
+def loaded_engine() -> ImageEngine | None:
+    """The txt2img engine if it is loaded (the img2img task can share its weights)."""
+    return _engine
 
 
 def get_engine() -> ImageEngine:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -21,10 +21,21 @@ FORMATS: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp": "im
 _FORMAT_ALIASES = {"jpg": "jpeg"}
 
 
-class ImagesInput(msgspec.Struct, forbid_unknown_fields=True):
-    """One job's ``input``. Unknown keys are rejected, as stock workers do."""
+MAX_INPUT_IMAGES = 16  # the gateway's images[] limit
+Prompt = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+ImageUrl = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]  # URLs; a data URI is refused by media
 
-    prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+
+class Lora(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    weight: float | None = None
+
+
+class ImagesInput(msgspec.Struct, forbid_unknown_fields=True):
+    """One txt2img job's ``input``. Unknown keys are rejected, as stock workers do."""
+
+    prompt: Prompt
+    task: Literal["txt2img"] | None = None
     negative_prompt: str | None = None
     width: int | None = None
     height: int | None = None
@@ -33,6 +44,35 @@ class ImagesInput(msgspec.Struct, forbid_unknown_fields=True):
     num_inference_steps: Annotated[int, msgspec.Meta(ge=1)] | None = None
     guidance_scale: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
     model: str | None = None  # the upstream model id; a single-model worker only echoes it
+    output_format: str | None = None
+    loras: list[Lora] | None = None  # accepted so the gateway's shape parses; refused when not empty
+
+
+class EditInput(ImagesInput, forbid_unknown_fields=True):
+    """``task: img2img``: the txt2img fields plus the picture(s) to edit and ``strength``."""
+
+    task: Literal["img2img"] | None = None  # type: ignore[assignment]  # the same key, another value
+    image: ImageUrl | None = None
+    images: Annotated[list[ImageUrl], msgspec.Meta(min_length=1, max_length=MAX_INPUT_IMAGES)] | None = None
+    strength: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+
+
+class RemoveBackgroundInput(msgspec.Struct, forbid_unknown_fields=True):
+    """``task: img-rmbg``: one picture in, the same picture with a transparent background out."""
+
+    image: ImageUrl
+    task: Literal["img-rmbg"] | None = None
+    model: str | None = None
+    output_format: str | None = None  # png or webp: both keep the alpha channel
+
+
+class UpscaleInput(msgspec.Struct, forbid_unknown_fields=True):
+    """``task: img-upscale``: one picture in, ``scale`` times its width and height out."""
+
+    image: ImageUrl
+    task: Literal["img-upscale"] | None = None
+    scale: Literal[2, 4] | None = None  # default: the model's own factor
+    model: str | None = None
     output_format: str | None = None
 
 
@@ -93,3 +133,15 @@ def check_limits(params: ImagesInput, limits: Limits) -> None:
     if steps is not None and steps > limits.max_steps:
         raise InvalidInput("num_inference_steps", f"num_inference_steps must be at most {limits.max_steps}")
     output_format(params.output_format)
+    if params.loras:
+        # The gateway only forwards LoRAs a route offers; this worker cannot apply any, and an
+        # image made without the asked-for LoRA must not pass for one made with it.
+        raise InvalidInput("loras", "This worker does not load LoRAs", code="unsupported_parameter")
+
+
+def alpha_format(value: str | None) -> str:
+    """``output_format`` for a task whose result has an alpha channel: png (default) or webp."""
+    fmt = output_format(value)
+    if fmt == "jpeg":
+        raise InvalidInput("output_format", "output_format must be png or webp: jpeg has no transparency")
+    return fmt

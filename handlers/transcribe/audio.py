@@ -34,16 +34,18 @@ def load(params: TranscribeInput) -> np.ndarray:
     return decode(decode_base64_media(params.audio_base64, "audio", "audio_base64").data, "audio_base64")
 
 
-def decode(data: bytes, param: str) -> np.ndarray:
-    """Decode and resample to mono 16 kHz, refusing undecodable or over-long audio."""
+def decode(data: bytes | str, param: str, limit: float | None = None) -> np.ndarray:
+    """Decode ``data`` (bytes, or the path of a downloaded file) and resample to mono 16 kHz,
+    refusing undecodable or over-long audio (``limit`` seconds, default the env's)."""
     from faster_whisper import decode_audio
 
-    limit = max_duration_s()
+    limit = limit or max_duration_s()
     declared = _declared_duration(data)
     if declared is not None and declared > limit:
         raise _too_long(param, limit)  # refused before decoding: a small file can hold hours
     try:
-        samples: np.ndarray = decode_audio(io.BytesIO(data), sampling_rate=SAMPLE_RATE)
+        source = io.BytesIO(data) if isinstance(data, bytes) else data
+        samples: np.ndarray = decode_audio(source, sampling_rate=SAMPLE_RATE)
     except Exception:  # PyAV raises many types; the client's file is the cause
         raise InvalidInput(
             param,
@@ -57,12 +59,13 @@ def decode(data: bytes, param: str) -> np.ndarray:
     return samples
 
 
-def _declared_duration(data: bytes) -> float | None:
+def _declared_duration(data: bytes | str) -> float | None:
     """The container's stated duration in seconds, if it states one (decoding decides the rest)."""
     import av
 
     try:
-        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
+        source = io.BytesIO(data) if isinstance(data, bytes) else data
+        with av.open(source, mode="r", metadata_errors="ignore") as container:
             return container.duration / 1_000_000 if container.duration else None
     except Exception:  # probing only; decode() reports unreadable files
         return None

@@ -16,8 +16,10 @@ from typing import Any
 from handlers.common.cancel import CancelToken, run_in_thread
 from handlers.common.errors import HandlerError, server_error
 from handlers.common.progress import report_progress
-from handlers.transcribe import audio, engine
+from handlers.transcribe import audio, engine, source
 from handlers.transcribe.output import render_text, segment_dicts, word_dicts
+from handlers.transcribe.platforms import PARAM as SOURCE_PARAM
+from handlers.transcribe.platforms import check_link
 from handlers.transcribe.schema import TranscribeInput, fallback_temperatures, parse, suppress_token_ids
 
 logger = logging.getLogger("handlers.transcribe")
@@ -62,23 +64,38 @@ def decoding_options(params: TranscribeInput) -> dict[str, Any]:
     return options
 
 
+def _samples(params: TranscribeInput, job: dict[str, Any], cancel: CancelToken) -> tuple[Any, float]:
+    """The job's audio, and where transcription progress starts: a platform link reports 0 %
+    while it downloads and 50 % once it has (the seeds' reference §3.13); other audio 0 %."""
+    if params.source_url is None:
+        return audio.load(params), 0.0
+    link = check_link(params.source_url)
+    report_progress(job, 0.0)
+    samples = source.download(link, cancel, lambda path: audio.decode(str(path), SOURCE_PARAM, link.max_duration_s))
+    report_progress(job, 50.0)
+    return samples, 50.0
+
+
 def _transcribe(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
     params = parse(job.get("input"))
-    samples = audio.load(params)  # bad audio fails before the model loads
+    samples, start = _samples(params, job, cancel)  # bad audio fails before the model loads
     loaded = engine.get_model(engine.choose_model(params.model))
     options = decoding_options(params)
-    share = 50.0 if params.translate else 100.0  # with translate, each pass is half the work
+    span = 100.0 - start
+    share = span / 2 if params.translate else span  # with translate, each pass is half the work
     started = time.perf_counter()
 
-    result = engine.transcribe(loaded, samples, {**options, "task": "transcribe"}, _progress(job, 0.0, share, cancel))
+    progress = _progress(job, start, share, cancel)
+    result = engine.transcribe(loaded, samples, {**options, "task": "transcribe"}, progress)
     segments = segment_dicts(result.segments, result.duration)
     output: dict[str, Any] = {
         "segments": segments,
         "detected_language": result.language,
-        "transcription": render_text(segments, params.transcription),
+        "transcription": render_text(segments, params.transcription, include_ts=params.include_ts),
         "translation": None,
         "device": loaded.device,
         "model": loaded.label,
+        "duration": round(result.duration, 3),  # seconds of audio: what native jobs are billed on
     }
     if params.word_timestamps:
         output["word_timestamps"] = word_dicts(result.segments, result.duration)
@@ -87,9 +104,10 @@ def _transcribe(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
             loaded,
             samples,
             {**options, "task": "translate", "word_timestamps": False},
-            _progress(job, 50.0, 50.0, cancel),
+            _progress(job, start + share, share, cancel),
         )
-        output["translation"] = render_text(segment_dicts(translated.segments, translated.duration), params.translation)
+        translated_segments = segment_dicts(translated.segments, translated.duration)
+        output["translation"] = render_text(translated_segments, params.translation, include_ts=params.include_ts)
     logger.info(
         "transcribed %.1f s of audio in %.2f s (%s on %s, %d segments)",
         result.duration,

@@ -53,8 +53,13 @@ def _cue_text(text: str) -> str:
     return text.strip().replace("-->", "->")  # "-->" would end the cue's timing line
 
 
-def render_text(segments: list[dict[str, Any]], fmt: TextFormat) -> str:
-    """The stock worker's `transcription` string formats."""
+def render_text(segments: list[dict[str, Any]], fmt: TextFormat, *, include_ts: bool = False) -> str:
+    """The stock worker's `transcription` string formats; ``include_ts`` turns plain_text into
+    one ``[00:00:01.000 --> 00:00:04.200] text`` line per segment (srt/vtt carry times anyway)."""
+    if fmt == "plain_text" and include_ts:
+        return "\n".join(
+            f"[{_clock(s['start'], '.')} --> {_clock(s['end'], '.')}] {s['text'].strip()}" for s in segments
+        )
     if fmt == "plain_text":
         return " ".join(s["text"].strip() for s in segments)
     if fmt == "formatted_text":

@@ -19,10 +19,13 @@ MAX_PROMPT_CHARS = 10_000  # whisper keeps only the last 223 prompt tokens anywa
 
 
 class TranscribeInput(msgspec.Struct, forbid_unknown_fields=True):
-    """One job's ``input``. Exactly one of ``audio`` (URL) and ``audio_base64``."""
+    """One job's ``input``. Exactly one of ``audio`` (URL), ``audio_base64`` and ``source_url``
+    (a platform link, downloaded with yt-dlp)."""
 
     audio: str | None = None
     audio_base64: str | None = None
+    source_url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)] | None = None
+    include_ts: bool = False  # `[start --> end]` before each line of a plain_text transcription
     model: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     transcription: TextFormat = "plain_text"  # format of the `transcription` string
     translate: bool = False  # also translate to English into `translation`
@@ -47,10 +50,13 @@ class TranscribeInput(msgspec.Struct, forbid_unknown_fields=True):
 def parse(raw: object) -> TranscribeInput:
     """Validate a job's input; ``InvalidInput`` names the offending field."""
     params = parse_input(raw, TranscribeInput)
-    if params.audio is not None and params.audio_base64 is not None:
-        raise InvalidInput("audio", "Send either audio (a URL) or audio_base64, not both")
-    if not params.audio and not params.audio_base64:
-        raise InvalidInput("audio", "audio (a URL) or audio_base64 is required", code="missing_required")
+    given = [name for name in ("audio", "audio_base64", "source_url") if getattr(params, name) is not None]
+    if len(given) > 1:
+        both = " and ".join(given)
+        param = "source_url" if "source_url" in given else "audio"
+        raise InvalidInput(param, f"Send one of audio (a URL), audio_base64 or source_url, not {both}")
+    if not given or not getattr(params, given[0]):
+        raise InvalidInput("audio", "audio (a URL), audio_base64 or source_url is required", code="missing_required")
     params.language = normalise_language(params.language)
     suppress_token_ids(params.suppress_tokens)  # validated now, used later
     return params

@@ -47,10 +47,14 @@ def test_img2img_without_the_image(client: Client) -> None:
     assert _price(client, "img2img", json=body) == 0.0132
 
 
-def test_img2img_with_the_image_prices_its_size(client: Client) -> None:
+def test_img2img_with_the_image_prices_the_size_that_runs(client: Client) -> None:
     files = {"image": ("in.png", png(512, 512, 3), "image/png")}
-    form = {"model": "Flux_2_Klein_4B_BF16", "prompt": "p", "steps": "4", "seed": "-1"}
+    form = {"model": "Flux_2_Klein_4B_BF16", "prompt": "p", "steps": "4", "seed": "-1", "width": "512",
+            "height": "512"}
     assert _price(client, "img2img", data=form, files=files) == 0.00186
+    # No size asked: the model's default (1024x1024) is what the worker is sent, and what is priced.
+    del form["width"], form["height"]
+    assert _price(client, "img2img", data=form, files=files) == 0.00744
 
 
 @pytest.mark.parametrize(("task", "model", "expected"), [("img-rmbg", "Ben2", 0.0005),

@@ -20,7 +20,7 @@ create_endpoints = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(create_endpoints)
 
 
-@pytest.mark.parametrize("surface", ["chat", "images", "transcribe", "embeddings"])
+@pytest.mark.parametrize("surface", create_endpoints.SURFACES)
 def test_endpoint_body_is_complete(surface: str) -> None:
     spec = json.loads((ROOT / f"deploy/runpod/{surface}.json").read_text())
     endpoint = spec["endpoint"]
@@ -29,7 +29,7 @@ def test_endpoint_body_is_complete(surface: str) -> None:
     assert endpoint["gpu"]["pools"] and endpoint["gpu"]["count"] >= 1 and endpoint["gpu"]["minCudaVersion"]
     assert endpoint["flashboot"] == "FLASHBOOT" and endpoint["scaling"]["type"] == "QUEUE_DELAY"
     assert isinstance(endpoint["workers"]["idleTimeout"], int) and endpoint["workers"]["max"] >= 1
-    assert (ROOT / f"handlers/{surface}/Dockerfile").exists()
+    assert (ROOT / f"handlers/{create_endpoints.VARIANTS.get(surface, surface)}/Dockerfile").exists()
 
 
 CREATED: list[dict[str, Any]] = []

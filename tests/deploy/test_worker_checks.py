@@ -35,7 +35,7 @@ TORCH_IMAGE = """
 """
 
 
-@pytest.mark.parametrize("surface", ["chat", "images", "transcribe", "embeddings"])
+@pytest.mark.parametrize("surface", checks.SURFACES)
 def test_the_repository_passes(surface: str) -> None:
     assert checks.check(checks.Worker.load(ROOT, surface)) == []
 

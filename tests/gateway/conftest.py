@@ -16,7 +16,7 @@ from app.emulator import EmulatorEndpoint, create_emulator_app
 from app.keys import IssuedKey, KeyStore
 from app.main import create_app
 from app.routing.loader import parse_routing
-from app.serving import websocket_options
+from app.serving import server_options
 from app.settings import Settings
 from app.store import Keys, create_redis
 from tests.support.servers import ServerThread, free_port
@@ -96,7 +96,7 @@ def start_gateway(upstream: str, redis_url: str, prefix: str, **overrides: Any) 
         **overrides,
     )
     app = create_app(settings, parse_routing(textwrap.dedent(routing_text), "test-routing.yaml"), webhooks)
-    server = ServerThread(app, port=port, **websocket_options(settings.ws_compression)).start()
+    server = ServerThread(app, port=port, **server_options(settings)).start()
     return Gateway(server.url, settings, app, server)
 
 

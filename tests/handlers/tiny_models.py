@@ -376,3 +376,55 @@ def build_tiny_whisper_model(directory: str | Path) -> Path:
             str(directory), force=True
         )
     return directory
+
+
+# --- video (handlers/video) ----------------------------------------------------------------
+
+
+def build_tiny_ltx_pipeline(directory: str | Path, *, timestep_vae: bool = False) -> Path:
+    """A randomly initialised, tiny LTXPipeline (T5 encoder, LTX transformer and video VAE).
+
+    The VAE compresses like the real LTX-Video's: 32x in space (4x4 patches, then three 2x
+    downsamplings) and 8x in time, so the worker's rounding (sides to multiples of 32,
+    frames to ``8k + 1``) is exercised for real; 8 latent channels and 1 transformer layer
+    keep a 64x64, 17-frame clip at a second or two on a CPU. ``timestep_vae``: a
+    timestep-conditioned decoder, as LTX 0.9.1 and later have. Weights are seeded, so builds
+    are identical. Returns ``directory``, ready for ``VIDEO_MODEL``.
+    """
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXPipeline,
+        LTXVideoTransformer3DModel,
+    )
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    directory = Path(directory)
+    if (directory / "model_index.json").exists():
+        return directory
+    torch.manual_seed(0)
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    pieces += [(symbol, -1.0) for symbol in "abcdefghijklmnopqrstuvwxyz\u2581"]
+    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=16)
+    text_encoder = T5EncoderModel(T5Config(
+        vocab_size=len(pieces), d_model=16, d_kv=4, d_ff=16, num_layers=1, num_heads=2,
+    ))
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=2,
+        attention_head_dim=8, cross_attention_dim=16, num_layers=1, caption_channels=16,
+    )
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3, out_channels=3, latent_channels=8,
+        block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False), decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False,) * 5, upsample_residual=(False,) * 4, upsample_factor=(1,) * 4,
+        timestep_conditioning=timestep_vae, patch_size=4, patch_size_t=1, encoder_causal=True, decoder_causal=False,
+    )
+    pipe = LTXPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=text_encoder,
+        tokenizer=tokenizer, transformer=transformer,
+    )
+    pipe.save_pretrained(directory)
+    return directory

@@ -40,8 +40,9 @@ surfaces:
       RealESRGAN_x4plus: {{endpoint_id: img-ep, aliases: [RealESRGAN_x4], inference_types: [img-upscale]}}
       plain-image: {{endpoint_id: img-ep}}
   chat:
-    default_model: Nanonets_Ocr_S_F16
+    default_model: booster-chat
     models:
+      booster-chat: {{endpoint_id: booster-ep}}
       Nanonets_Ocr_S_F16: {{endpoint_id: ocr-ep, inference_types: [img2txt]}}
   transcribe:
     default_model: WhisperLargeV3
@@ -79,6 +80,15 @@ surfaces:
         endpoint_id: media-ep
         inference_types: [txt2video, img2video, aud2video]
         info: {{limits: {{min_fps: 8, max_fps: 30, max_frames: 241}}}}
+limits:
+  groups:
+    whisper: [vid2txt, aud2txt, videofile2txt, audiofile2txt]
+  tiers:
+    basic:
+      rpm: 1
+      tasks:
+        whisper: {{rpm: 1, rpd: 10}}
+        request-status: {{rpm: 2}}
 """
 
 
@@ -89,6 +99,7 @@ def native_emulator() -> Iterator[ServerThread]:
         "media-ep": EmulatorEndpoint(handler="tests.native.workers:media", concurrency=4),
         "stt-ep": EmulatorEndpoint(handler="tests.native.workers:transcribe", concurrency=2),
         "ocr-ep": EmulatorEndpoint(handler="tests.native.workers:ocr", concurrency=2),
+        "booster-ep": EmulatorEndpoint(handler="tests.native.workers:booster", concurrency=2),
         "emb-ep": EmulatorEndpoint(handler="tests.gateway.workers:embeddings", concurrency=2),
     }
     server = ServerThread(create_emulator_app(endpoints, api_key=RUNPOD_KEY)).start()

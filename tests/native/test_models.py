@@ -27,3 +27,25 @@ def test_bad_page_is_a_422(native: Native) -> None:
     response = native.http.get(f"{native.base}/models", params={"page": "zero"})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "page"
+
+
+def test_the_openapi_document_describes_every_native_route(native: Native) -> None:
+    doc = native.http.get(native.base.replace("/api/v1/client", "/schema/openapi.json")).json()
+    from app.tasks.registry import TASKS
+
+    for name, spec in TASKS.items():
+        operation = doc["paths"][f"/api/v1/client/{name}"]["post"]
+        content = operation["requestBody"]["content"]
+        assert {"application/json", "application/x-www-form-urlencoded"} <= set(content)
+        properties = content["application/json"]["schema"]["properties"]
+        assert "model" in properties and "model" in content["application/json"]["schema"]["required"]
+        if spec.files:
+            multipart = content["multipart/form-data"]["schema"]["properties"]
+            assert all(rule.name in multipart or f"{rule.name}[]" in multipart for rule in spec.files)
+        ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert ok["properties"]["data"]["properties"]["request_id"]["type"] == "string"
+        assert "statusCode" in operation["responses"]["422"]["content"]["application/json"]["schema"]["properties"]
+    width = doc["paths"]["/api/v1/client/txt2img"]["post"]["requestBody"]["content"]["application/json"]
+    assert width["schema"]["properties"]["width"]["maximum"] == 16384
+    assert "/api/v1/client/request-status/{request_id}" in doc["paths"]
+    assert "/api/v1/client/models" in doc["paths"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from typing import Any
 
 import httpx
@@ -83,9 +84,23 @@ def transcribe(job: dict[str, Any]) -> dict[str, Any]:
 def ocr(job: dict[str, Any]) -> dict[str, Any]:
     """worker-vllm's dialect with an image part: the text 'read' is the image's size."""
     body = job["input"]["openai_input"]
-    parts = body["messages"][0]["content"]
+    parts = body["messages"][-1]["content"]
     image = next(p for p in parts if p["type"] == "image_url")["image_url"]["url"]
     text = f"page of {len(_fetch(image))} bytes"
     return {"id": "c1", "object": "chat.completion", "created": 1, "model": body["model"],
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}}
+
+
+def booster(job: dict[str, Any]) -> dict[str, Any]:
+    """A chat model asked for JSON: it 'improves' the user's text, or answers in plain text
+    when the text asks it to (to show a plain answer still counts)."""
+    body = job["input"]["openai_input"]
+    assert body.get("response_format") == {"type": "json_object"}
+    user = body["messages"][-1]["content"]
+    text = user if isinstance(user, str) else user[0]["text"]
+    answer = f"plain {text}" if text.startswith("plain") else \
+        json.dumps({"prompt": f"enhanced {text.splitlines()[0]}", "negative_prompt": "blurry"})
+    return {"id": "c2", "object": "chat.completion", "created": 1, "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}}

@@ -123,7 +123,7 @@ def test_logs_carry_context_and_never_payloads_or_keys(
     queued = next(line for line in access if line.get("job_id") == ids["job"] and line["method"] == "POST")
     assert queued["status"] == 202 and queued["key_id"] == issued.id
     socket = next(line for line in lines if line["event"] == "websocket")
-    assert socket["route"] == "/v1/jobs/{surface}/{job_id}/ws" and socket["status"] == 101
+    assert socket["route"] == "/v1/jobs/{surface}/{jobId}/ws" and socket["status"] == 101
     assert socket["key_id"] == issued.id and socket["job_id"] == ids["job"] and socket["surface"] == "chat"
     # No line anywhere names a raw path with its query string.
     assert all("?" not in str(line.get("route", "")) for line in lines)

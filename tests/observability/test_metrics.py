@@ -68,7 +68,7 @@ def test_metrics_move_with_traffic(gateway: Gateway) -> None:
     assert delta("dryapi_requests_total", route=route, method="POST", status="200") == 2
     assert delta("dryapi_requests_total", route=route, method="POST", status="202") == 1
     assert delta("dryapi_request_duration_seconds_count", route=route, method="POST", status="200") == 2
-    assert delta("dryapi_requests_total", route="/v1/jobs/{surface}/{job_id}", method="GET", status="404") == 1
+    assert delta("dryapi_requests_total", route="/v1/jobs/{surface}/{jobId}", method="GET", status="404") == 1
     assert delta("dryapi_requests_total", route="<unmatched>", method="GET", status="404") == 1
     # Route templates only: no raw path with an id ever becomes a label.
     assert not any("no-such-job" in str(labels) or "/no/such" in str(labels) for _, labels in after)

@@ -61,3 +61,62 @@ def test_windows_start_uncounted() -> None:
 )
 def test_reset_durations_are_whole_seconds_rounded_up(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+TASK_LIMITS = """
+limits:
+  groups:
+    whisper: [vid2txt, aud2txt]
+  tiers:
+    basic:
+      rpm: 10
+      surfaces: {transcribe: {rpm: 2}}
+      tasks:
+        vid2txt: {rpd: 5}
+        whisper: {rpm: 1, rpd: 10}
+        request-status: {rpm: 50}
+"""
+
+
+def _task_config() -> LimitsConfig:
+    return parse_routing(TASK_LIMITS, env={}).config.limits
+
+
+def test_a_native_route_counts_its_own_and_its_groups_windows_only() -> None:
+    windows = windows_for(_task_config(), "basic", "transcribe", "vid2txt")
+    assert [(w.scope, w.period, w.limit) for w in windows] == [
+        ("task:vid2txt", DAY, 5), ("task:whisper", MINUTE, 1), ("task:whisper", DAY, 10),
+    ]
+    shared = windows_for(_task_config(), "basic", "transcribe", "aud2txt")
+    assert [(w.scope, w.limit) for w in shared] == [("task:whisper", 1), ("task:whisper", 10)]
+
+
+def test_utility_routes_and_v1_routes() -> None:
+    status = windows_for(_task_config(), "basic", None, "request-status")
+    assert [(w.scope, w.limit) for w in status] == [("task:request-status", 50)]
+    v1 = windows_for(_task_config(), "basic", "transcribe")
+    assert [(w.scope, w.limit) for w in v1] == [("all", 10), ("transcribe", 2)]
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("limits: {tiers: {basic: {tasks: {txt2nothing: {rpm: 1}}}}}", "limits.tiers.basic.tasks.txt2nothing"),
+        ("limits: {groups: {g: [txt2img, nope]}}", "limits.groups.g"),
+        ("limits: {groups: {txt2img: [img2img]}}", "limits.groups.txt2img"),
+        ("limits: {tiers: {basic: {tasks: {txt2img: {rpm: 0}}}}}", "limits.tiers.basic.tasks"),
+    ],
+)
+def test_bad_task_limits_are_named(text: str, path: str) -> None:
+    from app.routing import RoutingError
+
+    with pytest.raises(RoutingError) as caught:
+        parse_routing(text, env={})
+    assert any(p.startswith(path) for p, _ in caught.value.problems), caught.value.problems
+
+
+def test_the_routes_a_tier_can_limit_are_the_native_ones() -> None:
+    from app.routing.schema import LIMITED_ROUTES
+    from app.tasks.registry import TASKS
+
+    assert set(LIMITED_ROUTES) == set(TASKS) | {"request-status", "price-calculation"}

@@ -174,3 +174,13 @@ def test_task_prices_match_the_seeds(config: RoutingConfig) -> None:
     assert price("txt2video", video) == 0.001737
     whisper = {"model": "WhisperLargeV3", "include_ts": True, "duration_seconds": 300}
     assert price("audiofile2txt", whisper, {"audio": [WAV]}) == 0.003613
+
+
+def test_model_defaults_fill_what_the_client_left_out(config: RoutingConfig) -> None:
+    from app.tasks.common import with_model_defaults
+    from app.tasks.video import Txt2Video
+
+    route = config.surfaces["video"].models["Ltx2_3_19B_Dist_INT8"]
+    params = with_model_defaults(Txt2Video(model="m", prompt="p", fps=30), route)
+    assert (params.width, params.height, params.frames, params.fps, params.steps) == (768, 512, 121, 30, 8)
+    assert params.guidance == 0.0 and params.seed is None  # seed: drawn later, never a default

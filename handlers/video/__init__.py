@@ -1,0 +1,1 @@
+"""RunPod worker for text/image/audio-to-video (LTX-Video class, diffusers)."""
