@@ -9,6 +9,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
+from app import docs
 from app.auth import require_admin
 from app.services import Services
 from app.usage import report, report_range
@@ -40,6 +41,7 @@ _EXAMPLE = {
     guards=[require_admin],
     tags=["admin"],
     summary="Usage of one API key per UTC day and surface",
+    responses=docs.USAGE_RESPONSES,
     description=(
         "Counts successful requests, chat prompt/completion tokens, embeddings input tokens, images and "
         "megapixels, and seconds of transcribed audio. `from`/`to` are UTC dates (YYYY-MM-DD, default today), "

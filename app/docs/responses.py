@@ -259,3 +259,9 @@ _INVALID_WEBHOOK_URL = _error(
 )
 WEBHOOK_SETTINGS_RESPONSES: dict[int, ResponseSpec] = {400: _INVALID_WEBHOOK_URL, 401: UNAUTHORIZED}
 WEBHOOK_TEST_RESPONSES: dict[int, ResponseSpec] = {400: _INVALID_WEBHOOK_URL, 401: UNAUTHORIZED}
+USAGE_RESPONSES: dict[int, ResponseSpec] = {
+    200: _spec(dict[str, Any], "The key's usage: per day and surface, and totals"),
+    400: BAD_REQUEST,
+    401: UNAUTHORIZED,
+    403: FORBIDDEN,
+}
