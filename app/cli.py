@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import secrets
 import shutil
@@ -225,12 +226,74 @@ def cmd_keys_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _micro(raw: str) -> int:
+    """A USD amount on the command line, in micro-USD."""
+    from app.billing.pricing import usd_to_micro
+
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an amount in USD: {raw!r}") from None
+    if not math.isfinite(value) or value < 0 or value > 1_000_000:
+        raise argparse.ArgumentTypeError(f"an amount must be between 0 and 1000000 USD, got {raw!r}")
+    return usd_to_micro(value)
+
+
+async def _with_ledger(key_id: str, action: Any) -> Any:
+    """``action(ledger)`` for an existing key; a key never billed starts at routing.yaml's sign-up balance."""
+    from app.billing.ledger import Ledger
+    from app.billing.pricing import usd_to_micro
+    from app.keys import KeyStore
+    from app.store import Keys, create_redis
+
+    settings = load_settings()
+    if is_memory_url(settings.redis_url):
+        raise SettingsError("balances live in Redis: set REDIS_URL to the gateway's Redis server")
+    routing = _load(settings.routing_path)
+    if routing is None:
+        raise SettingsError(f"cannot read the routing file {settings.routing_path} (its billing section)")
+    initial = usd_to_micro(routing.config.billing.initial_balance_usd)
+    redis = create_redis(settings.redis_url)
+    try:
+        keys = Keys(settings.redis_prefix)
+        if await KeyStore(redis, keys).get(key_id) is None:
+            raise SettingsError(f"no key with id {key_id}")
+        return await action(Ledger(redis, keys, initial_micro=initial, ttl_days=settings.ledger_ttl_days))
+    finally:
+        await redis.aclose()
+
+
+def cmd_keys_billing(args: argparse.Namespace) -> int:
+    from app.billing.ledger import entry_view
+    from app.billing.pricing import usd
+
+    try:
+        if args.keys_command == "topup":
+            balance = asyncio.run(_with_ledger(args.id, lambda ledger: ledger.topup(args.id, args.amount,
+                                                                                    note=args.note)))
+            print(f"balance of {args.id}: {usd(balance):.6f} USD")
+            return 0
+        views = asyncio.run(_with_ledger(args.id, lambda ledger: ledger.entries(args.id, count=args.limit)))
+    except (SettingsError, ValueError) as exc:
+        return _fail(str(exc))
+    rows = [entry_view(entry) for entry in views]
+    if args.json:
+        print(msgspec.json.encode(rows).decode())
+        return 0
+    for row in rows:
+        what = " ".join(f"{name}={row[name]}" for name in ("job_id", "task", "model", "note") if name in row)
+        print(f"{row['at']}  {row['kind']:<7} {row['amount']:>12.6f}  balance {row['balance']:.6f}  {what}")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from app.errors import InvalidRequest
 
     try:
         if args.keys_command == "create":
             issued = asyncio.run(_create_key(args))
+            if args.balance is not None:
+                asyncio.run(_with_ledger(issued.id, lambda ledger: ledger.open(issued.id, args.balance)))
             if args.json:
                 print(msgspec.json.encode(issued).decode())
             else:
@@ -299,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true")
     create.add_argument("--webhook-url", help="account-level webhook for every async job that names none (https)")
     create.add_argument("--json", action="store_true")
+    create.add_argument("--balance", type=_micro, metavar="USD", help="opening balance (default: the sign-up one)")
     listing = keys_commands.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--json", action="store_true")
     revoke = keys_commands.add_parser("revoke", help="revoke a key")
@@ -311,6 +375,16 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--to", metavar="YYYY-MM-DD", help="last UTC day (default today)")
     usage.add_argument("--json", action="store_true")
     usage.set_defaults(func=cmd_keys_usage)
+    topup = keys_commands.add_parser("topup", help="add USD to a key's balance")
+    topup.add_argument("id")
+    topup.add_argument("amount", type=_micro, metavar="USD")
+    topup.add_argument("--note", help="kept with the ledger entry (an invoice number, say)")
+    ledger = keys_commands.add_parser("ledger", help="a key's holds, settlements, refunds and top-ups")
+    ledger.add_argument("id")
+    ledger.add_argument("--limit", type=int, default=1000, help="newest entries to show")
+    ledger.add_argument("--json", action="store_true")
+    for sub in (topup, ledger):
+        sub.set_defaults(func=cmd_keys_billing)
     return parser
 
 

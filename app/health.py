@@ -32,6 +32,20 @@ async def _redis_ok(services: Services) -> bool:
         return False
 
 
+async def _ledger_persistence(services: Services) -> str:
+    """``aof`` when Redis logs every write to its append-only file, ``off`` when it does not (a
+    crash loses balances since the last snapshot), ``unknown`` when it will not say (managed
+    Redis services often refuse CONFIG)."""
+    try:
+        found = await asyncio.wait_for(services.redis.config_get("appendonly"), _REDIS_PING_TIMEOUT_S)
+    except Exception:
+        return "unknown"
+    value = next(iter(found.values()), None) if isinstance(found, dict) else None
+    if isinstance(value, bytes):
+        value = value.decode()
+    return {"yes": "aof", "no": "off"}.get(str(value), "unknown")
+
+
 def _upstream(services: Services) -> str | bool:
     if services.settings.local_upstream:
         return "local"
@@ -71,6 +85,15 @@ async def readyz(state: State) -> Response[dict[str, Any]]:
         "open_mode": open_mode,
         "draining": draining,
     }
+    warnings = []
     if open_mode:
-        body["warning"] = "No API keys exist: the gateway accepts every request on this loopback bind"
+        warnings.append("No API keys exist: the gateway accepts every request on this loopback bind")
+    if services.routing.config.billing.enabled:
+        persistence = await _ledger_persistence(services)
+        body["billing"] = {"enabled": True, "redis_persistence": persistence}
+        if persistence != "aof":
+            warnings.append(f"Billing is on but Redis append-only persistence is {persistence}: a Redis crash "
+                            "can lose balances and ledger entries (run Redis with appendonly yes)")
+    if warnings:
+        body["warning"] = "; ".join(warnings)
     return Response(body, status_code=200 if ready else 503)

@@ -17,11 +17,14 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
+from app.admin.ledger import key_ledger
 from app.admin.routing import routing_admin_router
 from app.admin.usage import usage_report
 from app.admin.webhooks import webhooks_admin_router
 from app.admission import KeyAdmission
 from app.auth import Authenticator, AuthMiddleware
+from app.billing.ledger import Ledger
+from app.billing.pricing import usd_to_micro
 from app.docs import TAGS
 from app.docs.links import add_job_links
 from app.docs.openapi import finish_openapi, openapi_json
@@ -35,6 +38,7 @@ from app.jobs.watcher import JobWatcher
 from app.keys import KeyStore
 from app.limits import Limiter
 from app.metrics import WEBHOOK_DELIVERIES
+from app.native.price import PRICE_ROUTES
 from app.native.results import native_output
 from app.native.routes import NATIVE_ROUTES
 from app.observability.plugin import ObservabilityPlugin
@@ -96,7 +100,9 @@ ROUTE_HANDLERS: list[Any] = [
     webhooks_admin_router,
     routing_admin_router,
     usage_report,
+    key_ledger,
     *NATIVE_ROUTES,
+    *PRICE_ROUTES,
     broadcasting_auth,
 ]
 
@@ -106,9 +112,10 @@ def build_services(settings: Settings, routing: LoadedRouting) -> Services:
     keys = Keys(settings.redis_prefix)
     signer = Signer(settings.signing_secret)
     key_store = KeyStore(redis, keys)
+    holder = RoutingHolder(routing)
     return Services(
         settings=settings,
-        routing=RoutingHolder(routing),
+        routing=holder,
         redis=redis,
         keys=keys,
         signer=signer,
@@ -125,6 +132,8 @@ def build_services(settings: Settings, routing: LoadedRouting) -> Services:
         ),
         files=FileStore(redis, keys, signer, public_url=settings.public_url, ttl_s=settings.file_ttl_s),
         jobs=JobStore(redis, keys, retention_s=settings.result_ttl_s),
+        ledger=Ledger(redis, keys, initial_micro=lambda: usd_to_micro(holder.config.billing.initial_balance_usd),
+                      ttl_days=settings.ledger_ttl_days),
     )
 
 

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from structlog.contextvars import bind_contextvars
 
 from app.auth import Authenticator
+from app.billing.ledger import Ledger
 from app.files import FileStore
 from app.jobs.records import JobRecord, JobStore
 from app.keys import KeyStore
@@ -54,6 +55,7 @@ class Services:
     authenticator: Authenticator
     files: FileStore
     jobs: JobStore
+    ledger: Ledger  # per-key balances (app/billing); holds and settles only when billing is enabled
     # How a finished job's output reaches its client, by the dialect that started it
     # (``record.options["dialect"]``, default ``openai``): each dialect registers its renderer
     # when the app is built, so the engine never imports a dialect.

@@ -67,6 +67,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Status polls per second this process may spend sweeping jobs for lost callbacks (RunPod
     # allows 2,000 /status calls per 10 s per endpoint); fast polls of watched jobs come on top.
     sweep_rate: float = 100.0
+    # Days every ledger entry (hold, settle, refund, top-up) is kept (app/billing/ledger.py).
+    ledger_ttl_days: int = 90
     # Realtime job events over the Pusher Channels protocol (app/realtime). With ``pusher_url``
     # set, events go through that Pusher/soketi server's HTTP API and the built-in one is off.
     pusher_app_key: str = "dryapi-local"
@@ -142,6 +144,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
         redis_timeout_s=max(1, _int(env, "DRYAPI_REDIS_TIMEOUT_MS", 250)) / 1000,
         ws_compression=_flag(env, "DRYAPI_WS_COMPRESSION"),
         sweep_rate=float(max(1, _int(env, "DRYAPI_SWEEP_RATE", 100))),
+        ledger_ttl_days=max(1, _int(env, "DRYAPI_LEDGER_TTL_DAYS", 90)),
         pusher_app_key=pusher_key,
         pusher_app_secret=pusher_secret,
         pusher_url=pusher_url,

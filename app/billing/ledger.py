@@ -10,10 +10,15 @@ for ``ttl_days``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
 import msgspec
 import redis.asyncio as aioredis
 
 from app import lua
+from app.billing.pricing import usd
 from app.store import Keys
 
 _DAY_MS = 86_400_000
@@ -41,6 +46,7 @@ class LedgerEntry(msgspec.Struct, frozen=True, kw_only=True):
     task: str | None = None
     model: str | None = None
     quantities: str | None = None  # JSON of the quantities priced
+    hold: str | None = None  # a settlement's hold id, where the job was named after its hold
     note: str | None = None
 
     @property
@@ -57,10 +63,13 @@ def _fields(**fields: str | None) -> list[str]:
 
 
 class Ledger:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, *, initial_micro: int, ttl_days: int) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, keys: Keys, *, initial_micro: int | Callable[[], int], ttl_days: int
+    ) -> None:
+        """``initial_micro``: a new key's balance, or a function giving it (routing.yaml may be reloaded)."""
         self._redis = redis
         self._keys = keys
-        self._initial = initial_micro
+        self._initial_of = initial_micro if callable(initial_micro) else (lambda: initial_micro)
         self._ttl_ms = ttl_days * _DAY_MS
         self._hold = lua.register(redis, "ledger_hold")
         self._settle = lua.register(redis, "ledger_settle")
@@ -68,7 +77,7 @@ class Ledger:
 
     async def balance(self, key_id: str) -> int:
         raw = await self._redis.get(self._keys.balance(key_id))
-        return self._initial if raw is None else int(raw)
+        return self._initial_of() if raw is None else int(raw)
 
     async def hold(
         self, key_id: str, job_id: str, amount: int, *, task: str, model: str, quantities: dict[str, float]
@@ -77,7 +86,7 @@ class Ledger:
             raise ValueError("a hold cannot be negative")
         keys = [self._keys.balance(key_id), self._keys.hold(key_id, job_id), self._keys.ledger(key_id)]
         entry = _fields(job_id=job_id, task=task, model=model, quantities=msgspec.json.encode(quantities).decode())
-        status, balance = await self._hold(keys=keys, args=[amount, self._initial, self._ttl_ms, *entry])
+        status, balance = await self._hold(keys=keys, args=[amount, self._initial_of(), self._ttl_ms, *entry])
         return Hold(held=status != 0, balance=int(balance), repeated=status == 2)
 
     async def held(self, key_id: str, job_id: str) -> int | None:
@@ -85,26 +94,37 @@ class Ledger:
         return None if raw is None else int(raw)
 
     async def settle(
-        self, key_id: str, job_id: str, charge: int, *, quantities: dict[str, float] | None = None
+        self, key_id: str, job_id: str, charge: int, *, quantities: dict[str, float] | None = None,
+        named: str | None = None,
     ) -> Settlement:
-        """Charge ``charge`` (0: a full refund) against the job's hold, once."""
+        """Charge ``charge`` (0: a full refund) against the hold ``job_id``, once. ``named``: the job's
+        own id when it was held under another (a hold precedes the job's id)."""
         if charge < 0:
             raise ValueError("a charge cannot be negative")
         keys = [self._keys.balance(key_id), self._keys.hold(key_id, job_id), self._keys.ledger(key_id)]
         measured = None if quantities is None else msgspec.json.encode(quantities).decode()
-        entry = _fields(job_id=job_id, quantities=measured)
+        entry = _fields(job_id=named or job_id, quantities=measured, hold=job_id if named else None)
         settled, balance, refunded = await self._settle(keys=keys, args=[charge, self._ttl_ms, *entry])
         return Settlement(settled=bool(settled), balance=int(balance), refunded=int(refunded))
 
     async def refund(self, key_id: str, job_id: str) -> Settlement:
         return await self.settle(key_id, job_id, 0)
 
-    async def topup(self, key_id: str, amount: int, *, note: str | None = None) -> int:
+    async def topup(self, key_id: str, amount: int, *, note: str | None = None, opening: bool = False) -> int:
+        """Add ``amount``; ``opening``: a new key's first balance, instead of the sign-up one."""
         if amount <= 0:
             raise ValueError("a top-up must be positive")
         keys = [self._keys.balance(key_id), self._keys.ledger(key_id)]
-        balance = await self._topup(keys=keys, args=[amount, self._initial, self._ttl_ms, *_fields(note=note)])
+        initial = 0 if opening else self._initial_of()
+        balance = await self._topup(keys=keys, args=[amount, initial, self._ttl_ms, *_fields(note=note)])
         return int(balance)
+
+    async def open(self, key_id: str, amount: int) -> int:
+        """Start a new key at ``amount`` (``keys create --balance``) rather than the sign-up balance."""
+        if amount > 0:
+            return await self.topup(key_id, amount, note="opening balance", opening=True)
+        await self._redis.set(self._keys.balance(key_id), 0, nx=True)
+        return await self.balance(key_id)
 
     async def entries(self, key_id: str, *, count: int = 1000) -> list[LedgerEntry]:
         """The newest ``count`` entries, oldest first."""
@@ -119,3 +139,22 @@ class Ledger:
                     fields[name] = int(fields[name])
             entries.append(msgspec.convert({"id": entry_id.decode(), **fields}, LedgerEntry))
         return entries
+
+
+def entry_view(entry: LedgerEntry) -> dict[str, Any]:
+    """An entry as operators read it (CLI ``--json``, ``GET /admin/keys/{id}/ledger``): USD amounts,
+    the time in ISO 8601, the quantities decoded."""
+    view: dict[str, Any] = {"id": entry.id, "at": _iso(entry.at_ms), "kind": entry.kind,
+                            "amount": usd(entry.amount), "balance": usd(entry.balance)}
+    if entry.refunded is not None:
+        view["refunded"] = usd(entry.refunded)
+    for name in ("job_id", "hold", "task", "model", "note"):
+        if getattr(entry, name) is not None:
+            view[name] = getattr(entry, name)
+    if entry.quantities:
+        view["quantities"] = msgspec.json.decode(entry.quantities)
+    return view
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

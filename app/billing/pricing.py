@@ -55,3 +55,8 @@ def price_micro_usd(rules: Iterable[PricingRule], quantities: Mapping[str, float
 def usd(micro: int) -> float:
     """Micro-dollars as the USD number clients see."""
     return micro / MICRO_USD
+
+
+def usd_to_micro(amount: float) -> int:
+    """A USD figure from routing.yaml or an operator, in whole micro-dollars."""
+    return round(amount * MICRO_USD)

@@ -20,6 +20,7 @@ import structlog
 from redis.asyncio.client import Pipeline
 
 from app import usage
+from app.billing import charge as billing
 from app.errors import GatewayError
 from app.jobs.outcome import error_body, job_error, webhook_error_code
 from app.jobs.records import TERMINAL_STATUSES, JobRecord
@@ -174,6 +175,7 @@ class JobTracker:
     async def finalize(self, record: JobRecord, raw: dict[str, Any]) -> dict[str, Any]:
         existing = await self.stored_result(record.id)
         if existing is not None:
+            await billing.settle(self._services, record, existing)  # idempotent: a crash before it loses nothing
             return existing
         redis = self._services.redis
         claimed = await redis.set(self._keys.job_final_claim(record.id), b"1", nx=True, ex=300)
@@ -185,10 +187,13 @@ class JobTracker:
                 existing = await self.stored_result(record.id)
                 if existing is not None:
                     return existing
-            return await self._terminal_body(record, raw)
+            body = await self._terminal_body(record, raw)
+            await billing.settle(self._services, record, body)  # the claimer may have died before settling
+            return body
         if record.stream:
             await self._flush_stream(record)
         body = await self._terminal_body(record, raw)
+        await billing.settle(self._services, record, body)
         previous = record.status
         record.status = body["status"]
         JOBS.labels(surface=record.surface, status=record.status).inc()  # once per job: the final claim

@@ -7,21 +7,24 @@ the request id is the RunPod job id.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
 
 from app.auth import Principal, principal_of
+from app.billing import charge
+from app.billing.quote import quote, tier_multiplier
 from app.errors import FieldsInvalid, GatewayError
 from app.jobs.runner import Call, start_job
 from app.limits import limit_request
-from app.native.body import read_task_body
+from app.native.body import TaskBody, read_task_body
 from app.netguard import check_url
 from app.routing.resolver import find_model
 from app.routing.schema import ModelRoute
 from app.services import Services
 from app.tasks.common import with_model_defaults
-from app.tasks.spec import TaskSpec
+from app.tasks.spec import TaskSpec, Upload
 from app.tasks.uploads import check_files, stage
 from app.tasks.validation import FieldErrors, convert_fields
 
@@ -47,10 +50,19 @@ async def _webhook_url(services: Services, principal: Principal, named: str | No
     return principal.webhook_url or None
 
 
-async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[str, Any]:
-    services: Services = request.app.state.services
-    principal = principal_of(request)
-    await limit_request(request, principal, spec.surface, spec.name)
+@dataclass(frozen=True)
+class Checked:
+    """A task request whose every field passed: its parameters, files and model."""
+
+    body: TaskBody
+    params: Any
+    uploads: dict[str, list[Upload]]
+    model: str
+    route: ModelRoute
+
+
+async def check_request(request: Request[Any, Any, Any], services: Services, spec: TaskSpec) -> Checked:
+    """Read and validate a task's body; one 422 naming every bad field."""
     body = await read_task_body(request, spec)
     params, errors = convert_fields(spec.params, body.fields)
     uploads, file_errors = check_files(spec, body.files)
@@ -65,13 +77,32 @@ async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[s
             errors += spec.check(params, uploads, found[1])
     if errors or params is None or model is None:
         raise FieldsInvalid(errors)
-    params = with_model_defaults(params, model[1])
-    webhook_url = await _webhook_url(services, principal, getattr(params, "webhook_url", None))
-    route = services.resolve(spec.surface, model[0])
-    urls = await stage(services.files, body.files, uploads)
-    job_input = spec.worker_input(params, route.upstream_model, urls)
-    options = {"dialect": "native", "task": spec.name, "include_ts": bool(getattr(params, "include_ts", False))}
-    record = await start_job(Call(services, request, principal, route), job_input, webhook_url=webhook_url,
-                             options=options)
-    return {"data": {"request_id": record.id}}
+    # What the worker runs and the price is computed for: the model's defaults filled in.
+    return Checked(body, with_model_defaults(params, model[1]), uploads, model[0], model[1])
 
+
+async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[str, Any]:
+    services: Services = request.app.state.services
+    principal = principal_of(request)
+    await limit_request(request, principal, spec.surface, spec.name)
+    checked = await check_request(request, services, spec)
+    params = checked.params
+    webhook_url = await _webhook_url(services, principal, getattr(params, "webhook_url", None))
+    options: dict[str, Any] = {"dialect": "native", "task": spec.name,
+                               "include_ts": bool(getattr(params, "include_ts", False))}
+    billing = services.routing.config.billing
+    if billing.enabled:  # before anything is staged: a refused job costs nothing
+        priced = quote(spec, params, checked.uploads, checked.route, billing, principal.tier)
+        options["billing"] = await charge.hold(services, principal.key_id, priced, task=spec.name,
+                                               model=checked.model, multiplier=tier_multiplier(billing, principal.tier))
+    try:
+        route = services.resolve(spec.surface, checked.model)
+        urls = await stage(services.files, checked.body.files, checked.uploads)
+        job_input = spec.worker_input(params, route.upstream_model, urls)
+        record = await start_job(Call(services, request, principal, route), job_input, webhook_url=webhook_url,
+                                 options=options)
+    except BaseException:
+        if "billing" in options:  # no job: nothing to pay for
+            await charge.release(services, principal.key_id, options["billing"])
+        raise
+    return {"data": {"request_id": record.id}}

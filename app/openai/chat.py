@@ -11,6 +11,7 @@ from litestar import Request, Response, post
 from litestar.response import Stream
 
 from app import docs
+from app.billing import charge
 from app.disconnect import unless_disconnected
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
@@ -27,6 +28,7 @@ from app.openai.bounds import (
 )
 from app.openai.chat_stream import relay_chat_stream
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
+from app.tasks.embeddings import estimated_tokens
 from app.upstream.worker_errors import output_error
 from app.usage import metered_stream, record, token_counts
 
@@ -86,6 +88,17 @@ def public_completion(raw: bytes, public_model: str) -> bytes:
     return _encode(body)
 
 
+# Held for a reply whose client set no max_tokens; settled on the usage the worker reports.
+_DEFAULT_OUTPUT_HOLD = 1024
+
+
+def _quantities(parsed: ChatRequest, body: dict[str, Any]) -> dict[str, float]:
+    """What a chat is held for: its messages (estimated tokens) and the longest reply it allows."""
+    prompt = msgspec.json.encode(body.get("messages")).decode()
+    reply = parsed.max_completion_tokens or parsed.max_tokens or _DEFAULT_OUTPUT_HOLD
+    return {"input_tokens": float(estimated_tokens(prompt)), "output_tokens": float(reply)}
+
+
 @post(
     "/v1/chat/completions",
     summary="Create a chat completion",
@@ -107,25 +120,31 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     mode = choose_mode(request, route, stream=bool(parsed.stream), webhook_url=webhook_url)
     body.pop("webhook_url", None)
     body["model"] = route.upstream_model
+    billing = await charge.hold_for(services, principal, route, _quantities(parsed, body), task="chat")
+    key_id = principal.key_id
     if mode == "async":
         job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
         call = Call(services, request, principal, route)
         digest = hashlib.sha256(raw).hexdigest()
         hook = await job_webhook_url(services, principal, webhook_url)
-        return await enqueue(call, job_input, webhook_url=hook, digest=digest, stream=bool(parsed.stream))
+        options = {"billing": billing} if billing is not None else None
+        return await charge.paid_enqueue(services, key_id, billing, enqueue(
+            call, job_input, webhook_url=hook, digest=digest, stream=bool(parsed.stream), options=options))
     if mode == "stream":
         stack = AsyncExitStack()
-        chunks = await stack.enter_async_context(
+        chunks = await charge.paid(services, key_id, billing, stack.enter_async_context(
             services.client.openai_stream(route, "chat/completions", body, route.sync_timeout_s)
-        )
+        ))
+        relayed = metered_stream(relay_chat_stream(chunks, stack, route.public_model), services, key_id)
         return Stream(
-            metered_stream(relay_chat_stream(chunks, stack, route.public_model), services, principal.key_id),
+            charge.billed_stream(relayed, services, key_id, route, billing) if billing is not None else relayed,
             media_type="text/event-stream",
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
-    content = await unless_disconnected(
+    content = await charge.paid(services, key_id, billing, unless_disconnected(
         request, services.client.openai_json(route, "chat/completions", body, route.sync_timeout_s)
-    )
+    ))
     completion = public_completion(content, route.public_model)
+    await charge.settle_output(services, key_id, route, billing, msgspec.json.decode(completion))
     record(services, principal.key_id, "chat", token_counts(completion))
     return Response(content=completion, media_type="application/json")

@@ -16,6 +16,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from app import docs
+from app.billing import charge
 from app.disconnect import unless_disconnected
 from app.errors import InvalidRequest, UpstreamError
 from app.jobs.runner import Call, enqueue
@@ -23,6 +24,7 @@ from app.limits import rate_headers
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import MAX_DIMENSIONS, MAX_TOKEN_ID, MAX_TOKENS_PER_INPUT, check_values
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
+from app.tasks.embeddings import estimated_tokens
 from app.upstream.worker_errors import output_error
 from app.usage import record, token_counts
 
@@ -115,18 +117,32 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     body["model"] = route.upstream_model
     body["encoding_format"] = "float"
     as_base64 = parsed.encoding_format == "base64"
+    items = [parsed.input] if isinstance(parsed.input, str) else parsed.input
+    # Texts are estimated; token ids count as sent (a bare id is one token, a list its length).
+    tokens = sum(estimated_tokens(i) if isinstance(i, str) else len(i) if isinstance(i, list) else 1 for i in items)
+    billing = await charge.hold_for(services, principal, route, {"tokens": float(tokens)}, task="embeddings")
     if mode == "async":
         job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
-        return await enqueue(
+        return await charge.paid_enqueue(services, principal.key_id, billing, enqueue(
             Call(services, request, principal, route),
             job_input,
             webhook_url=await job_webhook_url(services, principal, webhook_url),
             digest=hashlib.sha256(raw).hexdigest(),
-            options={"encoding_format": parsed.encoding_format or "float"},
-        )
-    content = await unless_disconnected(
+            options={"encoding_format": parsed.encoding_format or "float"} | ({"billing": billing} if billing else {}),
+        ))
+    content = await charge.paid(services, principal.key_id, billing, unless_disconnected(
         request, services.client.openai_json(route, "embeddings", body, route.sync_timeout_s)
-    )
+    ))
+    await charge.settle_output(services, principal.key_id, route, billing, {"usage": _usage(content)})
     embeddings = public_embeddings(content, route.public_model, as_base64=as_base64)
     record(services, principal.key_id, "embeddings", token_counts(embeddings, embeddings=True))
     return Response(content=embeddings, media_type="application/json")
+
+
+def _usage(content: bytes) -> Any:
+    """The worker's ``usage`` block, for settling (absent or odd: the hold's estimate stands)."""
+    try:
+        body = msgspec.json.decode(content)
+    except msgspec.DecodeError:
+        return None
+    return body.get("usage") if isinstance(body, dict) else None

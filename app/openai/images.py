@@ -18,6 +18,7 @@ from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 
 from app import docs
+from app.billing import charge
 from app.errors import InvalidRequest, UpstreamError
 from app.files import decode_data_uri
 from app.jobs.runner import Call, enqueue, run_sync
@@ -28,8 +29,10 @@ from app.openai.bounds import INT64_MAX, check_values
 from app.openai.handler_fields import IMAGES_FIELDS
 from app.openai.tasks import passed_through, task_input, validate_form
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
+from app.routing.resolver import find_model
 from app.services import Services
 from app.tasks.images import IMG2IMG, TXT2IMG, Img2Img, Txt2Img
+from app.tasks.spec import TaskSpec, Uploads
 from app.tasks.uploads import check_files, stage
 from app.usage import image_counts, record
 
@@ -164,20 +167,37 @@ async def generate_images(request: Request[Any, Any, Any]) -> Response[Any]:
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
     response_format = parsed.response_format or "url"
     mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
+    billing = await _hold(call, TXT2IMG, params, {})
     if mode == "async":
-        return await enqueue(
+        return await charge.paid_enqueue(services, principal.key_id, billing, enqueue(
             call,
             job_input,
             webhook_url=await job_webhook_url(services, principal, webhook_url),
             digest=hashlib.sha256(raw).hexdigest(),
             # The size travels with the job so usage can count its pixels when it finishes.
-            options={"response_format": response_format, "size": size},
-        )
-    return await _run(call, job_input, response_format, size)
+            options={"response_format": response_format, "size": size} | _billed(billing),
+        ))
+    return await _run(call, job_input, response_format, size, billing)
 
 
-async def _run(call: Call, job_input: dict[str, Any], response_format: str, size: dict[str, int]) -> Response[Any]:
-    output = await run_sync(call, job_input, {"response_format": response_format}, IMAGES_FIELDS)
+async def _hold(call: Call, spec: TaskSpec, params: Txt2Img, uploads: Uploads) -> dict[str, Any] | None:
+    """Billing on: hold the task's price (its quantities, as a native submit would)."""
+    model = find_model(call.services.routing.config.surfaces["images"], call.route.public_model)
+    quantities = spec.quantities(params, uploads, model[1]) if model is not None else {}
+    return await charge.hold_for(call.services, call.principal, call.route, quantities, task=spec.name)
+
+
+def _billed(billing: dict[str, Any] | None) -> dict[str, Any]:
+    return {"billing": billing} if billing is not None else {}
+
+
+async def _run(
+    call: Call, job_input: dict[str, Any], response_format: str, size: dict[str, int], billing: dict[str, Any] | None
+) -> Response[Any]:
+    key_id = call.principal.key_id
+    options = {"response_format": response_format} | _billed(billing)
+    output = await charge.paid(call.services, key_id, billing, run_sync(call, job_input, options, IMAGES_FIELDS))
+    await charge.settle_output(call.services, key_id, call.route, billing, output)
     images = await to_openai(call.services, output, response_format)
     record(call.services, call.principal.key_id, "images", image_counts(output, len(images["data"]), size))
     return Response(content=msgspec.json.encode(images), media_type="application/json")
@@ -225,13 +245,14 @@ async def edit_images(request: Request[Any, Any, Any]) -> Response[Any]:
     response_format = parsed.response_format or "url"
     call = Call(services, request, principal, route)
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
+    billing = await _hold(call, IMG2IMG, params, {"images": uploads["images"]})
     if choose_mode(request, route, stream=False, webhook_url=webhook_url) == "async":
         digest = hashlib.sha256(b"".join(images) + msgspec.json.encode(fields)).hexdigest()
-        return await enqueue(
+        return await charge.paid_enqueue(services, principal.key_id, billing, enqueue(
             call,
             job_input,
             webhook_url=await job_webhook_url(services, principal, webhook_url),
             digest=digest,
-            options={"response_format": response_format, "size": size},
-        )
-    return await _run(call, job_input, response_format, size)
+            options={"response_format": response_format, "size": size} | _billed(billing),
+        ))
+    return await _run(call, job_input, response_format, size, billing)
