@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 
 from app.store import Keys
 
@@ -71,30 +69,19 @@ class JobStore:
         self._retention_s = retention_s
         self.active_key = keys.sweep_lane
 
-    async def save(
-        self,
-        record: JobRecord,
-        *,
-        ttl_s: int,
-        follow: bool = False,
-        also: Callable[[Pipeline], object] | None = None,
-    ) -> None:
-        """Store the record; ``follow`` also starts following the job, and ``also`` adds commands
-        of the caller's (the job's first realtime event), all in the same round trip.
+    async def save(self, record: JobRecord, *, ttl_s: int, follow: bool = False) -> None:
+        """Store the record; ``follow`` also starts following the job, in the same round trip.
 
         A pipeline, not a script: the record and the sweep lane live in different hash slots
         on Redis Cluster, where one script may not touch both.
         """
         ttl = ttl_s + self._retention_s
-        if not follow and also is None:
+        if not follow:
             await self._redis.set(self._keys.job(record.id), _encode(record), ex=ttl)
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self._keys.job(record.id), _encode(record), ex=ttl)
-            if follow:
-                pipe.zadd(self.active_key, {record.id: _first_poll_at(record.surface)})
-            if also is not None:
-                also(pipe)
+            pipe.zadd(self.active_key, {record.id: _first_poll_at(record.surface)})
             await pipe.execute()
 
     async def follow(self, job_id: str, surface: str) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from redis.asyncio.client import Pipeline
 from structlog.contextvars import bind_contextvars
 
 from app.auth import Principal
@@ -199,15 +198,8 @@ async def start_job(
     record.id = str(result["id"])
     bind_contextvars(job_id=record.id)
     record.status = str(result.get("status", "IN_QUEUE"))
-    tracker = call.request.app.state.tracker
-    queued: list[bool] = []  # the realtime "processing" event rides on the record's round trip
-
-    def announce(pipe: Pipeline) -> None:
-        queued.append(tracker.queue_enqueued(record, pipe))
-
-    await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True, also=announce)
-    if not any(queued):
-        await tracker.broadcast(record, {"status": "IN_QUEUE"})
+    # No realtime event yet: a queued job is "pending", which the seeds announce to nobody.
+    await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True)
     return record
 
 

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 import msgspec
 import structlog
-from redis.asyncio.client import Pipeline
 
 from app import usage
 from app.billing import charge as billing
@@ -48,13 +47,10 @@ class Broadcaster(Protocol):
 
     async def broadcast(self, owner: str, event: dict[str, Any]) -> None: ...
 
-    def queue(self, pipe: Pipeline, owner: str, event: dict[str, Any]) -> bool:
-        """Add the event to ``pipe`` if it goes through Redis; say whether it did."""
-        ...
 
-
-# The seed's realtime statuses (reference §9.3); every failure is "error".
-REALTIME_STATUS = {"IN_QUEUE": "processing", "IN_PROGRESS": "in_progress", "COMPLETED": "done"}
+# The seed's realtime statuses (reference §6, §9.3): a queued job sends nothing; its start is
+# "processing" (once), each new progress "in_progress"; every failure is "error".
+REALTIME_STATUS = {"IN_PROGRESS": "in_progress", "COMPLETED": "done"}
 
 
 def _iso(ts: float | None = None) -> str:
@@ -146,6 +142,8 @@ class JobTracker:
                 await self._webhook(record, "job.processing", previous, {"started_at": _iso()})
         if announce or chunks:
             await self.publish(record.id, body | ({"stream": chunks} if chunks else {}))
+        if announce and status == "IN_PROGRESS":
+            await self.broadcast(record, {"status": status}, started=True)  # "processing": a worker has it
         if announce or progressed:
             await self.broadcast(record, body, raw.get("output"))
         return body
@@ -240,13 +238,15 @@ class JobTracker:
 
     # realtime (Pusher) events ------------------------------------------------------------
 
-    def _event(self, record: JobRecord, body: dict[str, Any], output: Any = None) -> dict[str, Any]:
+    def _event(
+        self, record: JobRecord, body: dict[str, Any], output: Any = None, *, started: bool = False
+    ) -> dict[str, Any]:
         """The job's status as the seed's ``request.status.updated`` payload."""
         status = str(body.get("status"))
         preview = output.get("preview") if isinstance(output, dict) else None
         event: dict[str, Any] = {
             "request_id": record.id,
-            "status": REALTIME_STATUS.get(status, "error"),
+            "status": "processing" if started else REALTIME_STATUS.get(status, "error"),
             "preview": preview if isinstance(preview, str) else None,
             "result_url": self._realtime_link(record, body) if status == "COMPLETED" else None,
             "progress": progress_text(100 if status == "COMPLETED" else body.get("progress")),
@@ -256,7 +256,9 @@ class JobTracker:
             event["error"] = str(error.get("message") if isinstance(error, dict) else f"job {status.lower()}")
         return event
 
-    async def broadcast(self, record: JobRecord, body: dict[str, Any], output: Any = None) -> None:
+    async def broadcast(
+        self, record: JobRecord, body: dict[str, Any], output: Any = None, *, started: bool = False
+    ) -> None:
         """The job's new status to its owner's realtime channel.
 
         Called once per status change (the caller holds the step's claim); a failure to
@@ -265,16 +267,9 @@ class JobTracker:
         if self._broadcaster is None:
             return
         try:
-            await self._broadcaster.broadcast(record.owner, self._event(record, body, output))
+            await self._broadcaster.broadcast(record.owner, self._event(record, body, output, started=started))
         except Exception as exc:
             log.warning("realtime_broadcast_failed", job_id=record.id, error_type=type(exc).__name__)
-
-    def queue_enqueued(self, record: JobRecord, pipe: Pipeline) -> bool:
-        """A just-enqueued job's first realtime event, queued on the caller's Redis pipeline (no
-        round trip of its own on the enqueue path); False when events do not go through Redis."""
-        return self._broadcaster is not None and self._broadcaster.queue(
-            pipe, record.owner, self._event(record, {"status": "IN_QUEUE"})
-        )
 
     def _realtime_link(self, record: JobRecord, body: dict[str, Any]) -> str:
         """The native dialect's own file link where its output has one, else the signed result."""

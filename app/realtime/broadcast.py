@@ -11,7 +11,6 @@ import msgspec
 import pusher
 import structlog
 from pusher.aiohttp import AsyncIOBackend
-from redis.asyncio.client import Pipeline
 
 from app.realtime.protocol import STATUS_EVENT, channel_for
 from app.services import Services
@@ -29,10 +28,6 @@ class RedisBroadcaster:
 
     async def broadcast(self, owner: str, event: dict[str, Any]) -> None:
         await self._redis.publish(self._keys.realtime_events(owner), _encode(event))
-
-    def queue(self, pipe: Pipeline, owner: str, event: dict[str, Any]) -> bool:
-        pipe.publish(self._keys.realtime_events(owner), _encode(event))
-        return True
 
 
 class PusherBroadcaster:
@@ -53,9 +48,6 @@ class PusherBroadcaster:
             backend=AsyncIOBackend,
         )
         self._in_flight: set[asyncio.Task[None]] = set()
-
-    def queue(self, pipe: Pipeline, owner: str, event: dict[str, Any]) -> bool:
-        return False  # not through Redis: the caller broadcasts
 
     async def broadcast(self, owner: str, event: dict[str, Any]) -> None:
         if len(self._in_flight) >= MAX_IN_FLIGHT:
