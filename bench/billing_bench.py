@@ -67,7 +67,7 @@ def _round(upstream: str, *, billing: bool, duration: int) -> float:
     gateway = f"http://127.0.0.1:{port}"
     args = [sys.executable, "-m", "app", "serve", "--port", str(port), "--routing", str(routing)]
     with _process(args, env, f"{gateway}/healthz"):
-        return _wrk(f"{gateway}/api/v1/client/txt2img", SUBMIT, {"authorization": f"Bearer {key}"}, duration)
+        return _wrk(f"{gateway}/api/v1/client/txt2img", SUBMIT, {"authorization": f"Bearer {key}"}, duration)[0]
 
 
 def main() -> None:

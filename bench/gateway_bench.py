@@ -90,7 +90,16 @@ def _ttfc(url: str, headers: dict[str, str], n: int) -> tuple[float, float]:
     return _percentiles(samples)
 
 
-def _wrk(url: str, body: Mapping[str, object], headers: dict[str, str], seconds: int) -> float:
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk_percentile(out: str, percent: str) -> float:
+    match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    return float(match.group(1)) * _UNITS_MS[match.group(2)] if match else 0.0
+
+
+def _wrk(url: str, body: Mapping[str, object], headers: dict[str, str], seconds: int) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) at 32 connections."""
     script = f"wrk.method = 'POST'\nwrk.body = [[{json.dumps(body)}]]\n"
     script += "wrk.headers['Content-Type'] = 'application/json'\n"
     script += "".join(f"wrk.headers['{k}'] = '{v}'\n" for k, v in headers.items())
@@ -98,7 +107,7 @@ def _wrk(url: str, body: Mapping[str, object], headers: dict[str, str], seconds:
         handle.write(script)
     try:
         out = subprocess.run(
-            ["wrk", "-t1", "-c32", f"-d{seconds}s", "-s", handle.name, url],
+            ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", handle.name, url],
             capture_output=True, text=True, check=True,
         ).stdout
     finally:
@@ -107,7 +116,8 @@ def _wrk(url: str, body: Mapping[str, object], headers: dict[str, str], seconds:
     if non_2xx:
         raise RuntimeError(f"wrk saw {non_2xx.group(1)} failed responses:\n{out}")
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    return float(match.group(1)) if match else 0.0
+    rps = float(match.group(1)) if match else 0.0
+    return rps, _wrk_percentile(out, "50"), _wrk_percentile(out, "99")
 
 
 def _issue_key(prefix: str) -> str:
@@ -158,10 +168,10 @@ def main() -> None:
         d50, d99 = _ttfc(direct_chat, {}, args.stream_requests)
         g50, g99 = _ttfc(f"{gateway}/v1/chat/completions", auth, args.stream_requests)
         rows.append(("stream time-to-first-chunk ms", d50, d99, g50, g99))
-        rps_direct = rps_gateway = 0.0
+        direct_load = gateway_load = (0.0, 0.0, 0.0)
         if shutil.which("wrk"):
-            rps_direct = _wrk(direct_embed, EMBED_BODY, {}, args.duration)
-            rps_gateway = _wrk(f"{gateway}/v1/embeddings", EMBED_BODY, auth, args.duration)
+            direct_load = _wrk(direct_embed, EMBED_BODY, {}, args.duration)
+            gateway_load = _wrk(f"{gateway}/v1/embeddings", EMBED_BODY, auth, args.duration)
 
     machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores"
     print(f"\nmachine: {machine}, python {platform.python_version()}")
@@ -170,9 +180,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name, d50, d99, g50, g99 in rows:
         print(f"| {name} | {d50:.2f} | {d99:.2f} | {g50:.2f} | {g99:.2f} | {g50 - d50:.2f} | {g99 - d99:.2f} |")
-    if rps_gateway:
-        print(f"\n| throughput, sync embeddings, 32 connections, one worker | direct {rps_direct:,.0f} req/s "
-              f"| gateway {rps_gateway:,.0f} req/s |")
+    if gateway_load[0]:
+        (rps_d, d50, d99), (rps_g, g50, g99) = direct_load, gateway_load
+        print(f"\n| throughput, sync embeddings, 32 connections, one worker | direct {rps_d:,.0f} req/s "
+              f"| gateway {rps_g:,.0f} req/s |")
+        print(f"| latency at 32 connections, p50 / p99 ms | direct {d50:.2f} / {d99:.2f} | gateway {g50:.2f} / "
+              f"{g99:.2f} | overhead {g50 - d50:.2f} / {g99 - d99:.2f} |")
 
 
 if __name__ == "__main__":

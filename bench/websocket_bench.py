@@ -186,7 +186,7 @@ def main() -> None:
             with _gateway(routing, "enqueue") as (gateway, key, _, _):
                 body = {"input": "queue me"}
                 headers = {"authorization": f"Bearer {key}", "prefer": "respond-async"}
-                enqueue_rps = _wrk(f"{gateway}/v1/embeddings", body, headers, args.duration)
+                enqueue_rps = _wrk(f"{gateway}/v1/embeddings", body, headers, args.duration)[0]
                 # The upstream keeps every job IN_PROGRESS, so the worker also sweeps them all meanwhile.
                 sweeps = _upstream_calls(gateway, "status")
         # A fresh worker for the fan-out, so the thousands of never-ending jobs just queued are
