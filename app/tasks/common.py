@@ -9,7 +9,7 @@ import msgspec
 
 from app.routing.schema import ModelRoute
 from app.tasks.model_limits import check as check_limits
-from app.tasks.validation import FieldErrors
+from app.tasks.validation import FieldErrors, struct_fields
 
 P = TypeVar("P", bound=msgspec.Struct)
 MAX_SEED = 2**63 - 1
@@ -60,7 +60,7 @@ def with_model_defaults(params: P, route: ModelRoute) -> P:
     """``params`` with every field the client left out taken from the model's ``info.defaults``,
     so the worker runs what the price was computed for and the catalogue promised."""
     filled: dict[str, Any] = {}
-    for field in msgspec.structs.fields(params):
+    for field in struct_fields(type(params)):
         if getattr(params, field.name) is None and field.encode_name in route.info.defaults:
             try:
                 filled[field.name] = msgspec.convert(route.info.defaults[field.encode_name], field.type, strict=False)

@@ -7,6 +7,7 @@ errors are collected, and the Struct is built only when all fields passed.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -34,6 +35,12 @@ def _message(field: str, exc: msgspec.ValidationError) -> str:
     return f"The {field} field is invalid: {detail}."
 
 
+@functools.cache
+def struct_fields(schema: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """``schema``'s fields, computed once: msgspec re-evaluates the annotations on every call."""
+    return msgspec.structs.fields(schema)
+
+
 def convert_fields(schema: type[T], data: Mapping[str, Any]) -> tuple[T | None, FieldErrors]:
     """``schema`` built from ``data`` (``""`` and ``None`` count as absent), or every bad field.
 
@@ -42,7 +49,7 @@ def convert_fields(schema: type[T], data: Mapping[str, Any]) -> tuple[T | None, 
     """
     errors: FieldErrors = []
     values: dict[str, Any] = {}
-    for field in msgspec.structs.fields(schema):
+    for field in struct_fields(schema):
         raw = data.get(field.encode_name)
         if raw is None or raw == "":
             if field.required:
