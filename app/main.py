@@ -37,6 +37,7 @@ from app.jobs.tracker import JobTracker
 from app.jobs.watcher import JobWatcher
 from app.keys import KeyStore
 from app.limits import Limiter
+from app.mcp.server import McpServer
 from app.metrics import WEBHOOK_DELIVERIES
 from app.native.price import PRICE_ROUTES
 from app.native.results import native_output
@@ -194,6 +195,7 @@ def create_app(
     events = EventHub(services, refresh=watcher.watch)
     pusher_hub = realtime_hub(services)
     reloader = RoutingReloader(services)
+    mcp = McpServer()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -216,10 +218,10 @@ def create_app(
             await services.redis.aclose()
 
     app = Litestar(
-        route_handlers=ROUTE_HANDLERS if external else [*ROUTE_HANDLERS, pusher_socket],  # built-in server
+        route_handlers=[*(ROUTE_HANDLERS if external else [*ROUTE_HANDLERS, pusher_socket]), mcp.route()],
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[lifespan],
+        lifespan=[lifespan, mcp.lifespan],
         request_max_body_size=32 * 1024 * 1024,
         openapi_config=OpenAPIConfig(
             title="dryAPI gateway",

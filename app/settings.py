@@ -47,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     media_allowlist: frozenset[str] = frozenset()
     webhook_allowlist: frozenset[str] = frozenset()
     result_ttl_s: int = 3600
+    # How long an MCP tool waits for its job before answering with the request id to poll.
+    mcp_wait_s: float = 120.0
     # The most streamed output an async chat job may assemble; past it the job fails (output_too_large).
     stream_max_bytes: int = 16 * 1024 * 1024
     # Observability (app/observability): log format, browser origins, graceful shutdown.
@@ -134,6 +136,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, host: str | None = No
         media_allowlist=_hosts(env.get("DRYAPI_MEDIA_ALLOWLIST")),
         webhook_allowlist=_hosts(env.get("DRYAPI_WEBHOOK_ALLOWLIST")),
         result_ttl_s=_int(env, "DRYAPI_RESULT_TTL_S", 3600),
+        mcp_wait_s=float(_int(env, "DRYAPI_MCP_WAIT_S", 120)),
         stream_max_bytes=_int(env, "DRYAPI_STREAM_MAX_BYTES", 16 * 1024 * 1024),
         log_format=_log_format(env.get("DRYAPI_LOG_FORMAT")),
         cors_origins=tuple(dict.fromkeys(o.strip().rstrip("/") for o in _hosts_raw(env, "DRYAPI_CORS_ORIGINS"))),

@@ -16,6 +16,7 @@ from app.auth import Principal, principal_of
 from app.billing import charge
 from app.billing.quote import quote, tier_multiplier
 from app.errors import FieldsInvalid, GatewayError
+from app.jobs.records import JobRecord
 from app.jobs.runner import Call, start_job
 from app.limits import limit_request
 from app.native.body import TaskBody, read_task_body
@@ -61,9 +62,8 @@ class Checked:
     route: ModelRoute
 
 
-async def check_request(request: Request[Any, Any, Any], services: Services, spec: TaskSpec) -> Checked:
-    """Read and validate a task's body; one 422 naming every bad field."""
-    body = await read_task_body(request, spec)
+def check_body(services: Services, spec: TaskSpec, body: TaskBody) -> Checked:
+    """Validate a task's fields and files, however they arrived; one 422 naming every bad field."""
     params, errors = convert_fields(spec.params, body.fields)
     uploads, file_errors = check_files(spec, body.files)
     errors = body.errors + errors + file_errors
@@ -81,11 +81,26 @@ async def check_request(request: Request[Any, Any, Any], services: Services, spe
     return Checked(body, with_model_defaults(params, model[1]), uploads, model[0], model[1])
 
 
+async def check_request(request: Request[Any, Any, Any], services: Services, spec: TaskSpec) -> Checked:
+    """Read and validate a task's body; one 422 naming every bad field."""
+    return check_body(services, spec, await read_task_body(request, spec))
+
+
 async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[str, Any]:
-    services: Services = request.app.state.services
     principal = principal_of(request)
     await limit_request(request, principal, spec.surface, spec.name)
-    checked = await check_request(request, services, spec)
+    record = await submit_body(request, spec, principal, await read_task_body(request, spec))
+    return {"data": {"request_id": record.id}}
+
+
+async def submit_body(
+    request: Request[Any, Any, Any], spec: TaskSpec, principal: Principal, body: TaskBody
+) -> JobRecord:
+    """Start ``spec``'s job from an already-read body (the HTTP route's or an MCP tool's
+    arguments), as ``principal``: validated, priced and held, files staged. Rate limits are
+    the caller's, counted before the body is read."""
+    services: Services = request.app.state.services
+    checked = check_body(services, spec, body)
     params = checked.params
     webhook_url = await _webhook_url(services, principal, getattr(params, "webhook_url", None))
     options: dict[str, Any] = {"dialect": "native", "task": spec.name,
@@ -97,7 +112,7 @@ async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[s
                                                model=checked.model, multiplier=tier_multiplier(billing, principal.tier))
     try:
         route = services.resolve(spec.surface, checked.model)
-        urls = await stage(services.files, checked.body.files, checked.uploads)
+        urls = await stage(services.files, body.files, checked.uploads)
         job_input = spec.worker_input(params, route.upstream_model, urls)
         record = await start_job(Call(services, request, principal, route), job_input, webhook_url=webhook_url,
                                  options=options)
@@ -105,4 +120,4 @@ async def submit_task(request: Request[Any, Any, Any], spec: TaskSpec) -> dict[s
         if "billing" in options:  # no job: nothing to pay for
             await charge.release(services, principal.key_id, options["billing"])
         raise
-    return {"data": {"request_id": record.id}}
+    return record
