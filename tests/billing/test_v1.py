@@ -123,3 +123,12 @@ def test_speech_is_charged_per_character(keyed: tuple[Client, str]) -> None:
     hold, settle = entries(client)
     assert (hold.kind, hold.amount, hold.task) == ("hold", 5, "txt2audio")  # 11 chars at 0.77/M, half at 2x
     assert (settle.kind, settle.amount) == ("settle", 5)
+
+
+def test_usage_reports_what_the_key_spent(keyed: tuple[Client, str]) -> None:
+    client, key = keyed
+    _sdk(client, key).images.generate(model="Flux1schnell", prompt="a lighthouse", size="512x512",
+                                      extra_body={"steps": 4})
+    report = httpx.get(f"{client.gateway.url}/admin/usage", params={"key_id": client.key_id},
+                       headers={"authorization": "Bearer admin-test-key"}).json()
+    assert report["spend_usd"] == 0.00136 and report["days"][-1]["spend_usd"] == 0.00136
