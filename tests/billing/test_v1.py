@@ -112,7 +112,7 @@ def test_a_transcription_settles_on_the_media_length_the_worker_reports(keyed: t
     _sdk(client, key).audio.transcriptions.create(model="WhisperLargeV3", file=audio)
     hold, settle = entries(client)
     assert (hold.kind, hold.amount) == ("hold", 211_863)  # held for the longest media a job may take
-    # The fake worker reports 62.25 s: 0.001863 + 62.25 s × 0.021 USD/h, rounded up to whole micro-USD.
+    # The fake worker reports 62.25 s: 0.001863 + 62.25 s * 0.021 USD/h, rounded up to whole micro-USD.
     assert (settle.kind, settle.amount) == ("settle", 2227)
 
 
