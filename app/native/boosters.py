@@ -33,7 +33,7 @@ from app.tasks.boosters import (
 )
 from app.tasks.common import TaskParams
 from app.tasks.embeddings import estimated_tokens
-from app.tasks.spec import IMAGE_FORMATS, MB, FileRule, TaskSpec
+from app.tasks.spec import IMAGE_FORMATS, MB, FileRule, TaskSpec, Upload
 from app.tasks.uploads import check_files, stage
 from app.tasks.validation import convert_fields
 
@@ -96,6 +96,19 @@ def _spec(kind: str, image: bool | None, *, pricing: bool = False) -> TaskSpec:
     return TaskSpec(f"prompt/{kind}", "chat", "", TaskParams, files=files)
 
 
+async def _read(
+    request: Request[Any, Any, Any], spec: TaskSpec
+) -> tuple[BoosterParams, dict[str, list[bytes]], dict[str, list[Upload]]]:
+    """A booster's fields and image, every bad field named in one 422."""
+    body = await read_task_body(request, spec)
+    params, errors = convert_fields(BoosterParams, body.fields)
+    uploads, file_errors = check_files(spec, body.files)
+    errors = body.errors + errors + file_errors
+    if errors or params is None:
+        raise FieldsInvalid(errors)
+    return params, body.files, uploads
+
+
 def _booster_route(kind: str, image: bool | None) -> HTTPRouteHandler:
     spec = _spec(kind, image)
 
@@ -103,13 +116,8 @@ def _booster_route(kind: str, image: bool | None) -> HTTPRouteHandler:
         services: Services = request.app.state.services
         principal = principal_of(request)
         await limit_request(request, principal, "chat")
-        body = await read_task_body(request, spec)
-        params, errors = convert_fields(BoosterParams, body.fields)
-        uploads, file_errors = check_files(spec, body.files)
-        errors = body.errors + errors + file_errors
-        if errors or params is None:
-            raise FieldsInvalid(errors)
-        urls = await stage(services.files, body.files, uploads)
+        params, files, uploads = await _read(request, spec)
+        urls = await stage(services.files, files, uploads)
         image_url = urls["image"][0] if urls.get("image") else None
         messages = booster_messages(kind, params, image_url)
         answer = parse_answer(await _ask(services, principal, messages, sees=bool(image_url), task=spec.name))
@@ -134,12 +142,7 @@ def _booster_price_route(kind: str, image: bool | None) -> HTTPRouteHandler:
         services: Services = request.app.state.services
         principal = principal_of(request)
         await limit_request(request, principal, None, "price-calculation")
-        body = await read_task_body(request, spec)
-        params, errors = convert_fields(BoosterParams, body.fields)
-        uploads, file_errors = check_files(spec, body.files)
-        errors = body.errors + errors + file_errors
-        if errors or params is None:
-            raise FieldsInvalid(errors)
+        params, _, uploads = await _read(request, spec)
         sees = bool(uploads.get("image")) or bool(image)
         messages = booster_messages(kind, params, "https://example.invalid/image" if sees else None)
         route = _chat_route(services, sees=sees)
