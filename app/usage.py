@@ -16,6 +16,7 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -269,13 +270,14 @@ async def report(redis: aioredis.Redis, keys: Keys, key_id: str, start: date, en
         for day in days:
             pipe.hgetall(usage_key(keys, key_id, day))
         hashes: list[dict[bytes, bytes]] = await pipe.execute()
+    spend = await _spend_by_day(redis, keys, key_id, start, end)
     totals: dict[str, int] = {}
     rows = []
     for day, raw in zip(days, hashes, strict=True):
         fields = {k.decode(): int(v) for k, v in raw.items()}
         for name, value in fields.items():
             totals[name] = totals.get(name, 0) + value
-        rows.append({"date": day, "surfaces": _surfaces(fields)})
+        rows.append({"date": day, "surfaces": _surfaces(fields), "spend_usd": spend.get(day, 0) / 1_000_000})
     return {
         "object": "usage.report",
         "key_id": key_id,
@@ -283,7 +285,23 @@ async def report(redis: aioredis.Redis, keys: Keys, key_id: str, start: date, en
         "to": end.isoformat(),
         "days": rows,
         "totals": _surfaces(totals),
+        "spend_usd": sum(spend.values()) / 1_000_000,
     }
+
+
+async def _spend_by_day(redis: aioredis.Redis, keys: Keys, key_id: str, start: date, end: date) -> dict[str, int]:
+    """What the key was charged per UTC day (micro-USD): the settlements in its billing ledger."""
+    first = int(datetime.combine(start, time_of_day.min, UTC).timestamp() * 1000)
+    last = int(datetime.combine(end + timedelta(days=1), time_of_day.min, UTC).timestamp() * 1000) - 1
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(  # type: ignore[assignment]
+        keys.ledger(key_id), min=f"{first}-0", max=f"{last}-18446744073709551615"
+    )
+    spent: dict[str, int] = {}
+    for entry_id, fields in entries:
+        if fields.get(b"kind") == b"settle":
+            day = datetime.fromtimestamp(int(entry_id.split(b"-")[0]) / 1000, UTC).date().isoformat()
+            spent[day] = spent.get(day, 0) + int(fields.get(b"amount", b"0"))
+    return spent
 
 
 def format_report(body: dict[str, Any]) -> str:
@@ -299,4 +317,6 @@ def format_report(body: dict[str, Any]) -> str:
     for surface, counters in totals.items():
         values = "  ".join(f"{name}={value}" for name, value in counters.items())
         lines.append(f"total       {surface:<10}  {values}")
+    if body.get("spend_usd"):
+        lines.append(f"spent       {body['spend_usd']:.6f} USD")
     return "\n".join(lines)

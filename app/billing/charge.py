@@ -134,6 +134,8 @@ def measured(output: Any) -> dict[str, float]:
         return {}
     found = {name: float(output[name]) for name in _MEASURED
              if isinstance(output.get(name), int | float) and not isinstance(output.get(name), bool)}
+    if "media_seconds" not in found and isinstance(output.get("duration"), int | float):
+        found["media_seconds"] = float(output["duration"])  # a transcription worker's own output
     usage = output.get("usage")
     if isinstance(usage, dict):
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")

@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from app import docs
+from app.billing import charge
 from app.errors import UpstreamError
 from app.files import decode_data_uri
 from app.jobs.outcome import unwrap
@@ -85,12 +86,17 @@ async def create_speech(request: Request[Any, Any, Any]) -> Response[Any]:
     job_input = task_input(services, TXT2AUDIO, params, route, {})
     call = Call(services, request, principal, route)
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
+    quantities = {"characters": float(len(parsed.input)), "speed": parsed.speed or 1.0}
+    billing = await charge.hold_for(services, principal, route, quantities, task=TXT2AUDIO.name)
+    billed: dict[str, Any] = {"billing": billing} if billing is not None else {}
     # Sync unless asked otherwise, whatever the surface's mode: the SDK waits for the bytes.
     if webhook_url or wants_async(request):
         # The finished job is kept as a link to its audio file (the native rendering).
-        options = {"dialect": "native", "task": TXT2AUDIO.name}
-        return await enqueue(call, job_input, webhook_url=await job_webhook_url(services, principal, webhook_url),
-                             digest=hashlib.sha256(raw).hexdigest(), options=options)
-    output = await run_sync(call, job_input, {}, _FIELDS)
+        options = {"dialect": "native", "task": TXT2AUDIO.name} | billed
+        hook = await job_webhook_url(services, principal, webhook_url)
+        return await charge.paid_enqueue(services, principal.key_id, billing, enqueue(
+            call, job_input, webhook_url=hook, digest=hashlib.sha256(raw).hexdigest(), options=options))
+    output = await charge.paid(services, principal.key_id, billing, run_sync(call, job_input, billed, _FIELDS))
+    await charge.settle_output(services, principal.key_id, route, billing, output)
     audio, content_type = await _audio_bytes(services, output)
     return Response(content=audio, media_type=content_type or CONTENT_TYPES[response_format])

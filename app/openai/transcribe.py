@@ -15,6 +15,7 @@ from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 
 from app import docs
+from app.billing import charge
 from app.errors import InvalidRequest, PayloadTooLarge
 from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
@@ -26,6 +27,7 @@ from app.openai.handler_fields import TRANSCRIBE_FIELDS, handler_input
 from app.openai.transcript_formats import render
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.services import Services
+from app.tasks.transcribe import MAX_FILE_S
 from app.usage import audio_counts, record
 
 MAX_UPLOAD_BYTES = 80 * 1024 * 1024
@@ -141,12 +143,20 @@ async def create_transcription(request: Request[Any, Any, Any]) -> Response[Any]
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
     mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
     job_input.update(await _audio_field(services, audio))
-    options = {"response_format": response_format, "words": words}
+    options: dict[str, Any] = {"response_format": response_format, "words": words}
     call = Call(services, request, principal, route)
+    # Held for the longest media a job may take (its length is known once the worker has it),
+    # settled on the duration the worker reports.
+    billing = await charge.hold_for(services, principal, route, {"media_seconds": MAX_FILE_S}, task="transcribe")
+    if billing is not None:
+        options["billing"] = billing
     if mode == "async":
         hook = await job_webhook_url(services, principal, webhook_url)
-        return await enqueue(call, job_input, webhook_url=hook, digest=digest, options=options)
-    output = await run_sync(call, job_input, options, TRANSCRIBE_FIELDS)
+        return await charge.paid_enqueue(services, principal.key_id, billing,
+                                         enqueue(call, job_input, webhook_url=hook, digest=digest, options=options))
+    running = run_sync(call, job_input, options, TRANSCRIBE_FIELDS)
+    output = await charge.paid(services, principal.key_id, billing, running)
+    await charge.settle_output(services, principal.key_id, route, billing, output)
     content, media_type = render(output, response_format, words=words)
     record(services, principal.key_id, "transcribe", audio_counts(output))
     if isinstance(content, str):

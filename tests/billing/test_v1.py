@@ -104,3 +104,31 @@ def test_a_short_balance_is_insufficient_quota_and_not_retried(keyed: tuple[Clie
                                                   messages=[{"role": "user", "content": "hi"}])
     assert caught.value.code == "insufficient_quota"
     assert [e.kind for e in entries(client)] == ["hold"]  # the drain only: nothing ran, nothing held
+
+
+def test_a_transcription_settles_on_the_media_length_the_worker_reports(keyed: tuple[Client, str]) -> None:
+    client, key = keyed
+    audio = ("talk.wav", b"RIFF" + b"\x00" * 2000, "audio/wav")
+    _sdk(client, key).audio.transcriptions.create(model="WhisperLargeV3", file=audio)
+    hold, settle = entries(client)
+    assert (hold.kind, hold.amount) == ("hold", 211_863)  # held for the longest media a job may take
+    # The fake worker reports 62.25 s: 0.001863 + 62.25 s * 0.021 USD/h, rounded up to whole micro-USD.
+    assert (settle.kind, settle.amount) == ("settle", 2227)
+
+
+def test_speech_is_charged_per_character(keyed: tuple[Client, str]) -> None:
+    client, key = keyed
+    audio = _sdk(client, key).audio.speech.create(model="Kokoro", voice="af_sky", input="Hello there", speed=2.0)
+    assert audio.content == b"RIFFaudio:Hello there"
+    hold, settle = entries(client)
+    assert (hold.kind, hold.amount, hold.task) == ("hold", 5, "txt2audio")  # 11 chars at 0.77/M, half at 2x
+    assert (settle.kind, settle.amount) == ("settle", 5)
+
+
+def test_usage_reports_what_the_key_spent(keyed: tuple[Client, str]) -> None:
+    client, key = keyed
+    _sdk(client, key).images.generate(model="Flux1schnell", prompt="a lighthouse", size="512x512",
+                                      extra_body={"steps": 4})
+    report = httpx.get(f"{client.gateway.url}/admin/usage", params={"key_id": client.key_id},
+                       headers={"authorization": "Bearer admin-test-key"}).json()
+    assert report["spend_usd"] == 0.00136 and report["days"][-1]["spend_usd"] == 0.00136

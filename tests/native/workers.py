@@ -72,6 +72,8 @@ def transcribe(job: dict[str, Any]) -> dict[str, Any]:
     data = job["input"]
     if "source_url" in data:
         source = "link:" + data["source_url"].split("/")[2]
+    elif "audio_base64" in data:  # small /v1 uploads travel inline
+        source = f"bytes{len(base64.b64decode(data['audio_base64']))}"
     else:
         source = f"bytes{len(_fetch(data['audio']))}"
     segments = [
