@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import mcp_types as types
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from app.mcp.schemas import PRICE_TOOLS, TASK_TOOLS
 from tests.gateway.conftest import Gateway
@@ -162,3 +163,11 @@ def test_unauthenticated_requests_are_refused(mcp_gateway: Gateway, key: str | N
     response = httpx.post(f"{mcp_gateway.url}/mcp", json=body, headers=headers, timeout=10)
     assert response.status_code == 401
     assert "tools" not in response.text
+
+
+async def test_the_official_client_with_a_wrong_key_cannot_connect(mcp_gateway: Gateway) -> None:
+    # The SDK reports the 401 as an MCPError inside its task groups; the raw status is checked above.
+    with pytest.raises(ExceptionGroup) as raised:
+        async with asyncio.timeout(10), mcp_session(mcp_gateway, "sk-wrong"):
+            pass
+    assert raised.group_contains(MCPError, depth=2)
