@@ -171,3 +171,11 @@ async def test_the_official_client_with_a_wrong_key_cannot_connect(mcp_gateway: 
         async with asyncio.timeout(10), mcp_session(mcp_gateway, "sk-wrong"):
             pass
     assert raised.group_contains(MCPError, depth=2)
+
+
+async def test_a_failed_job_is_a_tool_error_with_its_message(mcp_gateway: Gateway, key: str) -> None:
+    async with mcp_session(mcp_gateway, key) as session:
+        result = await session.call_tool("text_to_image", {"model": "Flux1schnell", "prompt": "fail"})
+    payload = _payload(result)
+    assert result.is_error and payload["success"] is False and payload["status"] == "error"
+    assert "cannot draw that" in payload["error"] and payload["job_id"]
