@@ -328,9 +328,16 @@ def native_error_response(exc: GatewayError) -> Response[bytes]:
 def render(request: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
     """The error in the dialect of the route that failed: the seeds' native envelope under
     ``/api/v1/client/``, OpenAI's error body everywhere else."""
-    if str(request.scope.get("path", "")).startswith(NATIVE_PREFIX):
+    path = str(request.scope.get("path", ""))
+    if path.startswith(NATIVE_PREFIX):
         return native_error_response(exc)
-    return gateway_error_response(exc)
+    response = gateway_error_response(exc)
+    raw_path = request.scope.get("raw_path") or b""
+    if exc.status_code == 401 and (path.startswith("/mcp") or bytes(raw_path).startswith(b"/mcp")):
+        # The MCP authorization spec: where an OAuth client learns how to get a token.
+        base = request.app.state.services.settings.public_url.rstrip("/")
+        response.headers["www-authenticate"] = f'Bearer resource_metadata="{base}/.well-known/oauth-protected-resource"'
+    return response
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

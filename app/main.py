@@ -37,6 +37,7 @@ from app.jobs.tracker import JobTracker
 from app.jobs.watcher import JobWatcher
 from app.keys import KeyStore
 from app.limits import Limiter
+from app.mcp.oauth import OAUTH_ROUTES
 from app.mcp.server import McpServer
 from app.metrics import WEBHOOK_DELIVERIES
 from app.native.price import PRICE_ROUTES
@@ -75,7 +76,10 @@ from app.webhooks.runpod_callback import runpod_callback
 log = structlog.get_logger("dryapi")
 
 # Paths reachable without an API key (signed URLs and callbacks carry their own proof).
-PUBLIC_PATHS = r"^/(healthz|readyz|metrics|schema|openapi\.json|v1/files/|v1/results/|v1/webhooks/runpod/)"
+PUBLIC_PATHS = (
+    r"^/(healthz|readyz|metrics|schema|openapi\.json|v1/files/|v1/results/|v1/webhooks/runpod/"
+    r"|\.well-known/oauth-|oauth/)"
+)
 ROUTE_HANDLERS: list[Any] = [
     chat_completions,
     create_embeddings,
@@ -218,7 +222,9 @@ def create_app(
             await services.redis.aclose()
 
     app = Litestar(
-        route_handlers=[*(ROUTE_HANDLERS if external else [*ROUTE_HANDLERS, pusher_socket]), mcp.route()],
+        route_handlers=[
+            *(ROUTE_HANDLERS if external else [*ROUTE_HANDLERS, pusher_socket]), mcp.route(), *OAUTH_ROUTES
+        ],
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan, mcp.lifespan],

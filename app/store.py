@@ -117,6 +117,10 @@ class Keys:
     def file(self, file_id: str) -> str:
         return f"{self.prefix}file:{file_id}"
 
+    def oauth_code(self, code: str) -> str:
+        """An MCP connector's authorization code, until it is exchanged (``app/mcp/oauth.py``)."""
+        return f"{self.prefix}oauthcode:{code}"
+
     def rate_window(self, key_id: str, scope: str, period: int) -> str:
         """A key's request counter for one window kind (a hash: window number, count)."""
         return f"{self.prefix}rl:{{{key_id}}}:{scope}:{period}"
