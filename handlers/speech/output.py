@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
+from handlers.common import bucket
 from handlers.common.errors import HandlerError
 from handlers.speech.schema import FORMATS
 
 if TYPE_CHECKING:
     import numpy as np
 
-URL_TTL_S = 7 * 24 * 3600  # the same 7 days runpod's upload helper grants
 _EXTENSIONS = {"opus": "ogg", "pcm": "pcm"}
 
 
@@ -52,15 +49,12 @@ def encode(samples: np.ndarray, source_rate: int, fmt: str, rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def _bucket_configured() -> bool:
-    return bool(os.environ.get("BUCKET_ENDPOINT_URL", "").strip())
-
-
 def deliver(job_id: str, blob: bytes, fmt: str, max_inline_bytes: int) -> dict[str, Any]:
     """The media dialect's file entry: a bucket URL when configured, else capped inline base64."""
     content_type = FORMATS[fmt].content_type
-    if _bucket_configured():
-        return {"content_type": content_type, "url": _upload(job_id, blob, fmt, content_type)}
+    if bucket.configured():
+        (url,) = bucket.upload(job_id, [(blob, _EXTENSIONS.get(fmt, fmt), content_type)], "the audio")
+        return {"content_type": content_type, "url": url}
     data = base64.b64encode(blob).decode("ascii")
     if len(data) > max_inline_bytes:
         raise HandlerError(
@@ -71,26 +65,3 @@ def deliver(job_id: str, blob: bytes, fmt: str, max_inline_bytes: int) -> dict[s
             code="result_too_large",
         )
     return {"content_type": content_type, "data": data}
-
-
-def _upload(job_id: str, blob: bytes, fmt: str, content_type: str) -> str:
-    from runpod.serverless.utils import rp_upload  # lazy: boto3 is only needed with a bucket
-
-    # From memory: runpod's file-based helpers would need a temp file, and without
-    # credentials they silently write to a local folder instead.
-    client, _ = rp_upload.get_boto_client()
-    if client is None:
-        raise HandlerError(
-            "BUCKET_ENDPOINT_URL is set but BUCKET_ACCESS_KEY_ID / BUCKET_SECRET_ACCESS_KEY are missing "
-            "(or boto3 is not installed)",
-            code="bucket_misconfigured",
-        )
-    bucket = os.environ.get("BUCKET_NAME", "").strip() or time.strftime("%m-%y")
-    ttl = int(os.environ.get("BUCKET_URL_TTL_S", "").strip() or URL_TTL_S)
-    key = f"{job_id}/{uuid.uuid4().hex}.{_EXTENSIONS.get(fmt, fmt)}"
-    try:
-        client.put_object(Bucket=bucket, Key=key, Body=blob, ContentType=content_type)
-        url: str = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=ttl)
-    except Exception as exc:
-        raise HandlerError(f"Uploading the audio failed ({type(exc).__name__})", code="upload_failed") from exc
-    return url
