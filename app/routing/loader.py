@@ -242,6 +242,12 @@ def _validate_surface(
             problems.append((f"{mpath}.local_endpoint", f"no local.endpoints entry named {route.local_endpoint!r}"))
         if route.base_url:
             _check_url(route.base_url, f"{mpath}.base_url", problems)
+        if route.endpoint_id and route.endpoints:
+            problems.append((f"{mpath}.endpoints", "give endpoint_id or endpoints, not both"))
+        ids = [ref.id for ref in route.endpoints]
+        providers = [ref.provider for ref in route.endpoints]
+        if len(set(ids)) != len(ids) or len(set(providers)) != len(providers):
+            problems.append((f"{mpath}.endpoints", "endpoint ids and names must be unique"))
         if route.pass_through and name not in ("images", "transcribe"):
             problems.append((f"{mpath}.pass_through", "only images and transcribe routes filter handler keys"))
         _check_catalogue_entry(name, route, mpath, problems)

@@ -19,6 +19,8 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     sync_timeout_s: float
     policy: Policy
     pass_through: tuple[str, ...] = ()
+    # The endpoint's name for OpenRouter's ``provider`` field and preferences (its id by default).
+    provider: str = ""
 
     @property
     def endpoint_url(self) -> str:
@@ -54,10 +56,13 @@ def resolve(
         if not route.local_endpoint:
             raise MissingEndpoint(surface)
         endpoint_id, base_url, api_key = route.local_endpoint, local_upstream, ""
+        provider = endpoint_id
     else:
-        if not route.endpoint_id:
+        refs = route.endpoint_refs
+        if not refs:
             raise MissingEndpoint(surface)
-        endpoint_id = route.endpoint_id
+        # The first endpoint until per-request selection (weights, health, provider preferences).
+        endpoint_id, provider = refs[0].id, refs[0].provider
         base_url = route.base_url or config.upstream.base_url
         api_key = config.upstream.api_key
         if not api_key and route.base_url is None:
@@ -77,4 +82,5 @@ def resolve(
         sync_timeout_s=surface_cfg.sync_timeout_s,
         policy=surface_cfg.policy,
         pass_through=tuple(route.pass_through),
+        provider=provider,
     )

@@ -112,8 +112,30 @@ class PricingRule(_Strict, frozen=True):
     minimum_usd: NonNegativeFloat = 0.0
 
 
+class EndpointRef(_Strict, frozen=True):
+    """One RunPod endpoint of a model that several serve; ``name`` is what OpenRouter's
+    ``provider`` preferences (order/only/ignore) and the response's ``provider`` call it."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1)]
+    name: str | None = None
+    weight: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    region: str | None = None
+    gpu: str | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.name or self.id
+
+
+class Modalities(_Strict, frozen=True):
+    input: list[str] = ["text"]
+    output: list[str] = ["text"]
+
+
 class ModelRoute(_Strict, frozen=True):
+    # One endpoint (``endpoint_id``) or several (``endpoints``), not both (loader checks).
     endpoint_id: str = ""
+    endpoints: list[EndpointRef] = []
     upstream_model: str | None = None
     aliases: list[str] = []
     local_endpoint: str | None = None
@@ -129,6 +151,18 @@ class ModelRoute(_Strict, frozen=True):
     languages: list[Language] = []
     # One rule, or a list of rules whose prices add (app/billing/pricing.py).
     pricing: PricingRule | list[PricingRule] | None = None
+    # OpenRouter's model object (GET /api/v1/models); absent keys get per-surface defaults.
+    description: str = ""
+    context_length: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    modalities: Modalities | None = None
+    supported_parameters: list[str] | None = None
+
+    @property
+    def endpoint_refs(self) -> tuple[EndpointRef, ...]:
+        """Every endpoint serving this model: ``endpoints``, or the single ``endpoint_id``."""
+        if self.endpoints:
+            return tuple(self.endpoints)
+        return (EndpointRef(id=self.endpoint_id),) if self.endpoint_id else ()
 
     @property
     def pricing_rules(self) -> tuple[PricingRule, ...]:
