@@ -128,8 +128,8 @@ class EndpointRef(_Strict, frozen=True):
 
 
 class Modalities(_Strict, frozen=True):
-    input: list[str] = ["text"]
-    output: list[str] = ["text"]
+    input: list[str] = msgspec.field(default_factory=lambda: ["text"])
+    output: list[str] = msgspec.field(default_factory=lambda: ["text"])
 
 
 class ModelRoute(_Strict, frozen=True):
