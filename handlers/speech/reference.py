@@ -7,10 +7,10 @@ written to disk. Errors name ``ref_audio``.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from handlers.common import audio
 from handlers.common.errors import InvalidInput
 from handlers.common.media import MB, fetch_media
 from handlers.speech.schema import MAX_REF_S, MIN_REF_S
@@ -53,28 +53,5 @@ def decode_reference(data: bytes, sample_rate: int) -> Reference:
 
 
 def _decode(data: bytes, sample_rate: int) -> np.ndarray:
-    import av
-    import numpy as np
-
-    limit = int((MAX_REF_S + 1) * sample_rate)  # stop decoding a long file early
-    pieces: list[np.ndarray] = []
-    total = 0
-    try:
-        with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
-            stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    pieces.append(out.to_ndarray().reshape(-1))
-                    total += pieces[-1].size
-                if total > limit:
-                    break
-            else:
-                pieces += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    except (IndexError, av.FFmpegError, ValueError):
-        raise InvalidInput(
-            PARAM, "ref_audio could not be decoded as audio (send wav, mp3, flac, ogg or m4a)", code="invalid_audio"
-        ) from None
-    if not pieces:
-        raise InvalidInput(PARAM, "ref_audio contains no audio samples", code="invalid_audio")
-    return np.concatenate(pieces).astype(np.float32)
+    # Decoding stops a second past the longest clip allowed: a long file is refused without reading it all.
+    return audio.decode(data, rate=sample_rate, channels=1, param=PARAM, max_seconds=MAX_REF_S + 1).reshape(-1)

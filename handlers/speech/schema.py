@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from handlers.common.audio import FLAC, MP3, MP3_RATES, WAV, AudioFormat
 from handlers.common.errors import InvalidInput
 
 Mode = Literal["custom_voice", "voice_clone", "voice_design"]
@@ -37,23 +38,15 @@ class SpeechInput(msgspec.Struct, forbid_unknown_fields=True):
     ref_audio: str | None = None  # a URL (the gateway stages uploads and signs a link)
 
 
-@dataclass(frozen=True)
-class AudioFormat:
-    container: str | None  # PyAV muxer; None for raw PCM
-    codec: str
-    content_type: str
-    rates: frozenset[int] | None  # sample rates the encoder takes; None: any
-    fixed_rate: int | None = None  # the only rate the format plays at (and the default)
-
-
-_MP3_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
-_AAC_RATES = frozenset({8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000})
+# The formats OpenAI's /v1/audio/speech and the native txt2audio name; MP3, WAV and FLAC are
+# shared with the music worker (handlers/common/audio.py).
+_AAC_RATES = MP3_RATES
 # Ogg Opus always decodes at 48 kHz (RFC 7845): other rates would only be a header note.
-OPUS = AudioFormat("ogg", "libopus", "audio/ogg", frozenset({48_000}), fixed_rate=48_000)
+OPUS = AudioFormat("ogg", "libopus", "audio/ogg", frozenset({48_000}), fixed_rate=48_000, extension="ogg")
 FORMATS: dict[str, AudioFormat] = {
-    "mp3": AudioFormat("mp3", "libmp3lame", "audio/mpeg", _MP3_RATES),
-    "wav": AudioFormat("wav", "pcm_s16le", "audio/wav", None),
-    "flac": AudioFormat("flac", "flac", "audio/flac", None),
+    "mp3": MP3,
+    "wav": WAV,
+    "flac": FLAC,
     "opus": OPUS,  # OpenAI's `opus` is Ogg Opus
     "ogg": OPUS,
     "aac": AudioFormat("adts", "aac", "audio/aac", _AAC_RATES),

@@ -1,0 +1,1 @@
+"""Text-to-music RunPod worker (media dialect, task txt2music)."""
