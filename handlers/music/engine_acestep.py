@@ -44,7 +44,7 @@ class AceStepEngine:
 
             device = choose_device()
             dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-            pipe = AceStepPipeline.from_pretrained(name, torch_dtype=dtype)  # type: ignore[no-untyped-call]
+            pipe = AceStepPipeline.from_pretrained(name, dtype=dtype)  # type: ignore[no-untyped-call]
             pipe = pipe.to(device)
         except Exception as exc:
             raise HandlerError(

@@ -8,6 +8,7 @@ a message the gateway can show. Captions, lyrics and audio are never logged: onl
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 logger = logging.getLogger("handlers.music")
-_PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP
+_PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP (MUSIC_PROGRESS_INTERVAL_S)
 REFERENCE_PARAM = "reference_audio"
 REFERENCE_MAX_BYTES = 10 * MB  # the gateway's cap (app/tasks/music.py)
 MIN_REFERENCE_S = 1.0
@@ -110,12 +111,14 @@ def _random_seed() -> int:
 
 
 def _progress(job: dict[str, Any]) -> Any:
-    last = -_PROGRESS_INTERVAL_S
+    raw = os.environ.get("MUSIC_PROGRESS_INTERVAL_S", "").strip()
+    interval = float(raw) if raw else _PROGRESS_INTERVAL_S
+    last = -interval
 
     def report(percent: float) -> None:
         nonlocal last
         now = time.monotonic()
-        if now - last >= _PROGRESS_INTERVAL_S:
+        if now - last >= interval:
             last = now
             report_progress(job, round(percent, 1))
 
@@ -141,8 +144,6 @@ def _unexpected(exc: Exception) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import os
-
     # The runpod SDK logs every handler output at its default level, DEBUG: audio would land
     # in the worker logs. INFO keeps its job lifecycle lines only.
     os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
