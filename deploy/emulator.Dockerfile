@@ -41,4 +41,5 @@ CMD ["dryapi-gateway", "emulator", "--host", "0.0.0.0", "--port", "8001", \
      "--endpoint", "local-images=handlers.images.handler:handler", \
      "--endpoint", "local-transcribe=handlers.transcribe.handler:handler", \
      "--endpoint", "local-embeddings=handlers.embeddings.handler:handler", \
-     "--endpoint", "local-speech=handlers.speech.handler:handler"]
+     "--endpoint", "local-speech=handlers.speech.handler:handler", \
+     "--endpoint", "local-music=handlers.music.handler:handler"]

@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 # More endpoints of one worker: body name -> the handlers/ directory whose image it runs.
 VARIANTS = {"images-edit": "images", "images-rmbg": "images", "images-upscale": "images"}
-SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", *VARIANTS)
+SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", "music", *VARIANTS)
 PYPI = "https://pypi.org/simple"
 IMAGE_PYTHON = "3.12"  # Ubuntu 24.04's python3, which every Dockerfile uses
 # Ubuntu 24.04 has glibc 2.39; pip matches --platform tags exactly, so list what it accepts.

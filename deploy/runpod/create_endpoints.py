@@ -24,7 +24,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 # More endpoints of one worker: body name -> the handlers/ directory whose image it runs.
 VARIANTS = {"images-edit": "images", "images-rmbg": "images", "images-upscale": "images"}
-SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", *VARIANTS)
+SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", "music", *VARIANTS)
 ENV_NAMES = {
     "chat": "RUNPOD_CHAT_ENDPOINT_ID",
     "images": "RUNPOD_IMAGES_ENDPOINT_ID",
@@ -32,6 +32,7 @@ ENV_NAMES = {
     "embeddings": "RUNPOD_EMBEDDINGS_ENDPOINT_ID",
     "video": "RUNPOD_VIDEO_LTXV_ENDPOINT_ID",  # routing.yaml's Ltxv_13B_0_9_8_Distilled_FP8
     "speech": "RUNPOD_SPEECH_ENDPOINT_ID",
+    "music": "RUNPOD_MUSIC_ENDPOINT_ID",
     "images-edit": "RUNPOD_IMAGE_EDIT_ENDPOINT_ID",  # the names routing.yaml reads
     "images-rmbg": "RUNPOD_RMBG_ENDPOINT_ID",
     "images-upscale": "RUNPOD_UPSCALE_ENDPOINT_ID",

@@ -150,7 +150,7 @@ def test_compose_routing_file_passes_routing_check() -> None:
     used = {m.endpoint_id for s in config.surfaces.values() for m in s.models.values()}
     assert used == local  # every model goes to an endpoint the emulator runs
     assert config.upstream.base_url == "http://emulator:8001/v2"
-    assert {"chat", "images", "transcribe", "embeddings", "speech"} == set(config.surfaces)
+    assert {"chat", "images", "transcribe", "embeddings", "speech", "music"} == set(config.surfaces)
 
 
 # Dockerfiles -----------------------------------------------------------------------------------

@@ -362,7 +362,7 @@ def test_runs_behind_the_emulator(tiny_ace: Path) -> None:
         job = {
             "input": {
                 "task": "txt2music",
-                "model": "ACE-Step/Ace-Step1.5",
+                "model": "ACE-Step/acestep-v15-xl-turbo-diffusers",
                 "caption": CAPTION,
                 "duration": 10,
                 "inference_steps": 2,
@@ -373,7 +373,10 @@ def test_runs_behind_the_emulator(tiny_ace: Path) -> None:
         body = httpx.post(f"{server.url}/v2/music/runsync?wait=60000", json=job, timeout=90).json()
         assert body["status"] == "COMPLETED", body.get("error")
         out = body["output"]
-        assert out["model"] == "ACE-Step/Ace-Step1.5" and out["files"][0]["content_type"] == "audio/mpeg"
+        assert (
+            out["model"] == "ACE-Step/acestep-v15-xl-turbo-diffusers"
+            and out["files"][0]["content_type"] == "audio/mpeg"
+        )
         assert decode_audio(file_bytes(out))[1:3] == (ACE_RATE, 2)
         failed = httpx.post(f"{server.url}/v2/music/runsync?wait=60000", json={"input": {"caption": "x"}}, timeout=90)
         assert failed.json()["status"] == "FAILED"

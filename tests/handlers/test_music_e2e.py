@@ -33,7 +33,7 @@ surfaces:
     models:
       ACE-Step-v1.5-turbo:
         endpoint_id: music
-        upstream_model: ACE-Step/Ace-Step1.5
+        upstream_model: ACE-Step/acestep-v15-xl-turbo-diffusers
         inference_types: [txt2music]
         info:
           limits: {{min_duration: 10, max_duration: 600, min_inference_steps: 1, max_inference_steps: 100}}
