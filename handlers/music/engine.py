@@ -55,6 +55,7 @@ class Music:
     samples: np.ndarray  # float32 (channels, n) in [-1, 1], exactly the duration asked
     sample_rate: int
     steps: int  # model calls made: diffusion steps, or generated codec frames
+    ignored: tuple[str, ...] = ()  # sent, but the loaded checkpoint has no use for them
 
 
 class MusicEngine(Protocol):

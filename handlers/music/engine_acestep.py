@@ -67,9 +67,12 @@ class AceStepEngine:
             cancel.check()  # ends the job here; the pipeline's loop never sees the next step
             return tensors
 
-        extra: dict[str, Any] = {}
-        if request.guidance_scale is not None:
-            extra["guidance_scale"] = request.guidance_scale
+        # Turbo checkpoints have guidance distilled in: the pipeline would drop a scale above 1
+        # with a warning on every job. Say so in the result instead, and run without CFG.
+        ignored = ("guidance_scale",) if self.turbo and request.guidance_scale is not None else ()
+        extra: dict[str, Any] = {"guidance_scale": 1.0 if self.turbo else request.guidance_scale}
+        if extra["guidance_scale"] is None:
+            del extra["guidance_scale"]  # the pipeline's own default (7.0 on base and SFT checkpoints)
         if request.reference is not None:
             extra["reference_audio"] = torch.from_numpy(request.reference)
         with self._lock, torch.inference_mode():
@@ -91,4 +94,4 @@ class AceStepEngine:
             ).audios
         samples = audio[0].float().cpu().numpy()
         wanted = round(request.duration * self.sample_rate)  # the VAE works in whole latent frames
-        return Music(samples[:, :wanted], self.sample_rate, done)
+        return Music(samples[:, :wanted], self.sample_rate, done, ignored)

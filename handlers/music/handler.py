@@ -78,6 +78,7 @@ def _compose(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         "model": params.model or worker.name,
         "usage": {"seconds": round(duration, 3), "inference_steps": music.steps},
     }
+    ignored += music.ignored
     if ignored:
         result["ignored"] = ignored  # sent, but this model has no use for them
     return result

@@ -57,6 +57,11 @@ def tiny_ace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_ace_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_acestep_pipeline(tmp_path_factory.mktemp("models") / "tiny-acestep-v15-base", turbo=False)
+
+
+@pytest.fixture(scope="session")
 def tiny_musicgen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_musicgen(tmp_path_factory.mktemp("models") / "tiny-musicgen-small")
 
@@ -240,6 +245,18 @@ def test_ace_step_same_seed_same_bytes(ace: Path) -> None:
     assert file_bytes(first) == file_bytes(again)
     assert file_bytes(first) != file_bytes(other)
     assert run(job | {"caption": "a marching band"})["files"] != first["files"]  # the caption reaches the DiT
+
+
+@pytest.mark.slow
+def test_guidance_is_applied_by_base_checkpoints_and_reported_ignored_by_turbo(
+    ace: Path, tiny_ace_base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = {"caption": CAPTION, "duration": 10, "inference_steps": 2, "seed": 9, "format": "wav"}
+    turbo = run(job | {"guidance_scale": 7})
+    assert turbo["ignored"] == ["guidance_scale"] and file_bytes(turbo) == file_bytes(run(job))
+    monkeypatch.setenv("MUSIC_MODEL", str(tiny_ace_base))
+    plain, guided = run(job | {"guidance_scale": 1}), run(job | {"guidance_scale": 5})
+    assert "ignored" not in guided and file_bytes(plain) != file_bytes(guided)
 
 
 @pytest.mark.slow
