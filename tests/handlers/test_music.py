@@ -368,6 +368,12 @@ def test_musicgen_same_seed_same_bytes_and_its_length_limit(musicgen: Path) -> N
     assert (too_long["param"], too_long["type"]) == ("duration", "invalid_request_error")
 
 
+@pytest.mark.slow
+async def test_a_cancelled_musicgen_job_stops_after_its_current_frame(musicgen: Path) -> None:
+    updates = await cancel_after_first_progress(handler, {"caption": CAPTION, "duration": 5, "seed": 1})
+    assert len(updates) == 1  # of 253 frames
+
+
 # --- behind the emulator -------------------------------------------------------------------
 
 
