@@ -184,8 +184,6 @@ class ChatterboxEngine:
         return cls(name, model, variant, device)
 
     def synthesize(self, request: Synthesis, on_progress: Callable[[float], None], cancel: CancelToken) -> Speech:
-        import torch
-
         reference = request.reference
         if reference is None:  # schema.check_input requires it in voice_clone
             raise InvalidInput("ref_audio", "ref_audio is required in the voice_clone mode")
@@ -203,6 +201,7 @@ class ChatterboxEngine:
             raise InvalidInput("text", "text has nothing to say")
         clip = io.BytesIO(chunking.wav_bytes(reference.samples, reference.sample_rate))
         arguments = generate_arguments(self.variant, settings, language)
+        import torch  # after the checks: a bad request fails without it
 
         def speak(piece: str) -> Any:
             with torch.inference_mode():

@@ -152,10 +152,11 @@ class Qwen3Engine:
     def load(cls, name: str) -> Qwen3Engine:
         wanted = checkpoint_modes(name)
         try:
-            import torch
             from qwen_tts import Qwen3TTSModel
         except ImportError as exc:
             raise unavailable("qwen3_tts", "qwen-tts", exc) from exc
+        import torch
+
         device = chunking.choose_device()
         models: dict[str, Any] = {}
         for checkpoint, mode in wanted.items():
