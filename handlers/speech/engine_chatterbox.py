@@ -19,6 +19,7 @@ package watermarks its output (Resemble's Perth watermark) inside ``generate``.
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import os
@@ -42,7 +43,8 @@ TURBO_MIN_REFERENCE_S = 5.0  # ChatterboxTurboTTS.prepare_conditionals asserts m
 @dataclass(frozen=True)
 class Variant:
     name: str
-    class_name: str  # in the chatterbox package
+    module: str  # of the chatterbox package (the package's __init__ does not export Turbo)
+    class_name: str
     files: tuple[str, ...]  # what its from_local reads (and so what a hub snapshot fetches)
     takes_language: bool  # generate(..., language_id=...)
     tunable: bool  # exaggeration and cfg_weight mean something (Turbo ignores them)
@@ -51,6 +53,7 @@ class Variant:
 VARIANTS = {
     "english": Variant(
         "english",
+        "chatterbox.tts",
         "ChatterboxTTS",
         ("ve.safetensors", "t3_cfg.safetensors", "s3gen.safetensors", "tokenizer.json", "conds.pt"),
         takes_language=False,
@@ -58,6 +61,7 @@ VARIANTS = {
     ),
     "multilingual": Variant(
         "multilingual",
+        "chatterbox.mtl_tts",
         "ChatterboxMultilingualTTS",
         (
             "ve.pt",
@@ -72,6 +76,7 @@ VARIANTS = {
     ),
     "turbo": Variant(
         "turbo",
+        "chatterbox.tts_turbo",
         "ChatterboxTurboTTS",
         ("*.safetensors", "*.json", "*.txt", "*.pt", "*.model"),
         takes_language=False,
@@ -169,13 +174,14 @@ class ChatterboxEngine:
     def load(cls, name: str) -> ChatterboxEngine:
         variant = variant_of(name)
         try:
-            import chatterbox
+            import chatterbox  # noqa: F401  (the package, before anything is fetched)
         except ImportError as exc:
             raise unavailable("chatterbox", "chatterbox-tts", exc) from exc
         try:
+            model_class = getattr(importlib.import_module(variant.module), variant.class_name)
             directory = resolve_directory(name, variant)
             device = chunking.choose_device()
-            model = getattr(chatterbox, variant.class_name).from_local(directory, device)
+            model = model_class.from_local(directory, device)
         except Exception as exc:
             raise HandlerError(
                 f"Could not load speech model {name!r}: {type(exc).__name__}: {exc}", code="model_load_failed"
