@@ -14,7 +14,10 @@ What a wrong line costs is a failed first deployment on a GPU, which no CPU test
 - **CUDA**: the endpoint's ``gpu.minCudaVersion`` (and any ``allowedCudaVersions``) is at
   least the CUDA version the image needs: its base image's and its torch build's.
 - **pins**: every requirement is ``name==version``; the torch the Dockerfile installs is the
-  one requirements.txt pins, from an index known to carry it.
+  one requirements.txt pins (and torchaudio, where it installs both), from an index known to
+  carry it.
+- A worker with more than one image (``IMAGE_FILES``: the speech families) has each endpoint
+  body checked against its own Dockerfile and requirements file.
 - **--resolve** (network, opt-in; CI does not run it): ``pip install --dry-run`` of every
   pinned requirements file for the image's Python and platform, and of torch from the
   Dockerfile's index, and the CUDA version PyPI's torch metadata really asks for.
