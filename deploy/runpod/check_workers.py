@@ -14,7 +14,10 @@ What a wrong line costs is a failed first deployment on a GPU, which no CPU test
 - **CUDA**: the endpoint's ``gpu.minCudaVersion`` (and any ``allowedCudaVersions``) is at
   least the CUDA version the image needs: its base image's and its torch build's.
 - **pins**: every requirement is ``name==version``; the torch the Dockerfile installs is the
-  one requirements.txt pins, from an index known to carry it.
+  one requirements.txt pins (and torchaudio, where it installs both), from an index known to
+  carry it.
+- A worker with more than one image (``IMAGE_FILES``: the speech families) has each endpoint
+  body checked against its own Dockerfile and requirements file.
 - **--resolve** (network, opt-in; CI does not run it): ``pip install --dry-run`` of every
   pinned requirements file for the image's Python and platform, and of torch from the
   Dockerfile's index, and the CUDA version PyPI's torch metadata really asks for.
@@ -35,7 +38,19 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 # More endpoints of one worker: body name -> the handlers/ directory whose image it runs.
-VARIANTS = {"images-edit": "images", "images-rmbg": "images", "images-upscale": "images"}
+VARIANTS = {
+    "images-edit": "images",
+    "images-rmbg": "images",
+    "images-upscale": "images",
+    "speech-chatterbox": "speech",
+    "speech-qwen3": "speech",
+}
+# Endpoints whose worker has more than one image: body name -> (Dockerfile, requirements file)
+# in that worker's directory (the speech families' packages pin conflicting torch stacks).
+IMAGE_FILES = {
+    "speech-chatterbox": ("Dockerfile.chatterbox", "requirements-chatterbox.txt"),
+    "speech-qwen3": ("Dockerfile.qwen3", "requirements-qwen3.txt"),
+}
 SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", "music", *VARIANTS)
 PYPI = "https://pypi.org/simple"
 IMAGE_PYTHON = "3.12"  # Ubuntu 24.04's python3, which every Dockerfile uses
@@ -53,8 +68,8 @@ IMAGE_ONLY_ENV = ("HF_HOME", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFF
 QUIET_LOG_LEVELS = ("INFO", "WARN", "WARNING", "ERROR")
 # The CUDA version of the torch wheels on PyPI, from their metadata (``cuda-toolkit==13.0.x``),
 # and the indexes known to carry each version. ``--resolve`` re-reads both from PyPI.
-PYPI_TORCH_CUDA = {"2.13.0": "13.0", "2.14.0": "13.0"}
-TORCH_INDEXES = {"2.13.0": (PYPI,), "2.14.0": (PYPI,)}
+PYPI_TORCH_CUDA = {"2.6.0": "12.4", "2.10.0": "12.8", "2.13.0": "13.0", "2.14.0": "13.0"}
+TORCH_INDEXES = {"2.6.0": (PYPI,), "2.10.0": (PYPI,), "2.13.0": (PYPI,), "2.14.0": (PYPI,)}
 # Besides torch: pinned packages that fix an image's CUDA major (CTranslate2 4.x: cuBLAS 12).
 OTHER_CUDA = {"ctranslate2": "12.0"}
 _PATTERN_FLAGS = ("--include", "--exclude")
@@ -209,14 +224,16 @@ class Worker:
     docker: Dockerfile
     pins: dict[str, str]
     endpoint: dict[str, Any]
+    requirements_file: Path | None = None
 
     @classmethod
     def load(cls, root: Path, surface: str) -> Worker:
         worker = VARIANTS.get(surface, surface)
-        docker = parse_dockerfile((root / f"handlers/{worker}/Dockerfile").read_text())
-        pins = requirements(root / f"handlers/{worker}/requirements.txt")
+        dockerfile, requirements_name = IMAGE_FILES.get(surface, ("Dockerfile", "requirements.txt"))
+        docker = parse_dockerfile((root / f"handlers/{worker}/{dockerfile}").read_text())
+        requirements_file = root / f"handlers/{worker}/{requirements_name}"
         spec = json.loads((root / f"deploy/runpod/{surface}.json").read_text())
-        return cls(surface, docker, pins, spec["endpoint"])
+        return cls(surface, docker, requirements(requirements_file), spec["endpoint"], requirements_file)
 
 
 def check(worker: Worker) -> list[str]:
@@ -264,6 +281,10 @@ def _torch_problems(worker: Worker) -> list[str]:
     problems: list[str] = []
     if worker.pins.get("torch") != installed:
         problems.append(f"the Dockerfile installs torch {installed}, requirements.txt pins {worker.pins.get('torch')}")
+    audio = worker.pins.get("torchaudio")  # installed beside torch at the same version, where it is
+    paired = any("torchaudio==${TORCH_VERSION}" in run for run in worker.docker.runs)
+    if audio is not None and paired and audio != installed:
+        problems.append(f"the Dockerfile installs torchaudio {installed}, requirements.txt pins {audio}")
     index = worker.docker.args.get("TORCH_INDEX", PYPI).rstrip("/")
     if index not in TORCH_INDEXES.get(installed, ()):
         problems.append(f"torch {installed} is not known to be on {index}; check with --resolve")
@@ -276,7 +297,7 @@ def _torch_problems(worker: Worker) -> list[str]:
 def resolve(worker: Worker, root: Path) -> list[str]:
     """Resolve the pins against the real indexes; returns problems (network needed)."""
     problems: list[str] = []
-    requirements_file = root / f"handlers/{worker.surface}/requirements.txt"
+    requirements_file = worker.requirements_file or root / f"handlers/{worker.surface}/requirements.txt"
     report = _dry_run(["-r", str(requirements_file)], PYPI)
     if isinstance(report, str):
         problems.append(f"requirements.txt does not resolve: {report}")

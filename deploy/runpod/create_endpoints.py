@@ -23,7 +23,13 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 # More endpoints of one worker: body name -> the handlers/ directory whose image it runs.
-VARIANTS = {"images-edit": "images", "images-rmbg": "images", "images-upscale": "images"}
+VARIANTS = {
+    "images-edit": "images",
+    "images-rmbg": "images",
+    "images-upscale": "images",
+    "speech-chatterbox": "speech",  # handlers/speech/Dockerfile.chatterbox
+    "speech-qwen3": "speech",  # handlers/speech/Dockerfile.qwen3
+}
 SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", "music", *VARIANTS)
 ENV_NAMES = {
     "chat": "RUNPOD_CHAT_ENDPOINT_ID",
@@ -36,6 +42,8 @@ ENV_NAMES = {
     "images-edit": "RUNPOD_IMAGE_EDIT_ENDPOINT_ID",  # the names routing.yaml reads
     "images-rmbg": "RUNPOD_RMBG_ENDPOINT_ID",
     "images-upscale": "RUNPOD_UPSCALE_ENDPOINT_ID",
+    "speech-chatterbox": "RUNPOD_SPEECH_CLONE_ENDPOINT_ID",  # routing.yaml's Chatterbox
+    "speech-qwen3": "RUNPOD_SPEECH_DESIGN_ENDPOINT_ID",  # routing.yaml's Qwen3_TTS
 }
 DEFAULT_API_BASE = "https://api.runpod.io/v2"
 

@@ -20,13 +20,13 @@ from typing import Any
 from handlers.common.cancel import CancelToken
 from handlers.common.errors import HandlerError, InvalidInput
 from handlers.speech import text as splitting
+from handlers.speech.chunking import choose_device, chunk_chars
 from handlers.speech.engine import Speech, Synthesis
 
 logger = logging.getLogger("handlers.speech")
 
 SAMPLE_RATE = 24_000
 MAX_PHONEMES = 510  # the ALBERT context (512) less the two boundary tokens
-CHUNK_CHARS = 300  # text packed per model call before phonemizing (phonemes ~ characters)
 _HUB_FILES = ["config.json", "*.pth", "voices/*.pt"]
 # Language slugs (the gateway's catalogue, Kokoro's own aliases and its one-letter codes) -> code.
 LANGUAGES = {
@@ -54,15 +54,6 @@ def resolve_directory(name: str) -> Path:
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(name, allow_patterns=_HUB_FILES))
-
-
-def choose_device() -> str:
-    import torch
-
-    wanted = os.environ.get("SPEECH_DEVICE", "").strip().lower()
-    if wanted and wanted != "auto":
-        return wanted
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class KokoroEngine:
@@ -155,7 +146,7 @@ class KokoroEngine:
     def plan(self, text: str, g2p: Callable[[str], str]) -> list[str]:
         """The text as phoneme strings, each one model call (at most ``MAX_PHONEMES``)."""
         phonemes: list[str] = []
-        limit = _chunk_chars()
+        limit = chunk_chars()  # phonemes ~ characters
         for piece in splitting.chunks(text, lambda s: len(s) <= limit):
             spoken = g2p(piece)
             if len(spoken) > MAX_PHONEMES:  # dense text (numbers, abbreviations): split on phonemes
@@ -186,13 +177,6 @@ class KokoroEngine:
                 done += len(phonemes)
                 on_progress(95.0 * done / total)
         return Speech(np.concatenate(audio).astype(np.float32), SAMPLE_RATE, voice, len(calls))
-
-
-def _chunk_chars() -> int:
-    """Characters per model call (``SPEECH_CHUNK_CHARS``): smaller gives earlier progress and
-    cancel points, larger gives fewer seams; a call never exceeds ``MAX_PHONEMES`` either way."""
-    raw = os.environ.get("SPEECH_CHUNK_CHARS", "").strip()
-    return max(1, int(raw)) if raw.isdigit() else CHUNK_CHARS
 
 
 def _build_g2p(lang: str) -> Callable[[str], str]:

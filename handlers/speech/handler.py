@@ -22,8 +22,6 @@ from handlers.speech.schema import Limits, SpeechInput, check_input, output_form
 
 logger = logging.getLogger("handlers.speech")
 _PROGRESS_INTERVAL_S = 0.5  # RunPod posts every update over HTTP
-# The optional fields each mode reads; others that a job sends are reported as `ignored`.
-_MODE_FIELDS = {"custom_voice": (), "voice_clone": ("ref_audio", "ref_text"), "voice_design": ("instruct",)}
 
 
 def _synthesize(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
@@ -67,7 +65,8 @@ def _synthesize(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
     if speech.voice is not None:
         result["voice"] = speech.voice
     ignored = [name for name in ("instruct", "ref_text", "ref_audio") if getattr(params, name) is not None]
-    ignored = [name for name in ignored if name not in _MODE_FIELDS[params.mode]]
+    read = family.reads[params.mode]
+    ignored = [name for name in ignored if name not in read or name in speech.unused]
     if ignored:
         result["ignored"] = ignored  # sent, but not read in this mode
     return result
