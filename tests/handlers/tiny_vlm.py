@@ -8,7 +8,6 @@ byte-level BPE tokenizer, so any text (JSON, tool calls, OCR output) can be writ
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,10 @@ QWEN_SPECIALS = (
 # system turn as Hermes <tools>, assistant tool calls and tool results round-trip.
 TEMPLATE = (
     "{%- if tools %}<|im_start|>system\nYou may call functions.\n<tools>\n"
-    "{%- for tool in tools %}{{ tool | tojson }}\n{% endfor %}</tools>\n"
+    "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}</tools>\n"
     "Answer with <tool_call>{\"name\": ..., \"arguments\": ...}</tool_call>.<|im_end|>\n{%- endif %}"
     "{%- for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{%- if message['content'] is string %}{{ message['content'] }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
     "{%- elif message['content'] %}{%- for part in message['content'] %}"
     "{%- if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
     "{%- elif part['type'] == 'text' %}{{ part['text'] }}{%- endif %}{%- endfor %}{%- endif %}"
@@ -90,11 +89,14 @@ def build_tiny_tool_model(directory: str | Path) -> Path:
     return path
 
 
-def build_tiny_vlm(directory: str | Path) -> Path:
+def build_tiny_vlm(directory: str | Path, *, eos_weight: float = 0.0) -> Path:
     """A randomly initialised Qwen2-VL (2 text layers, hidden 32; 1 vision block) and its processor.
 
     Images are resized to a small pixel budget (a few 28x28 patches), so a vision chat runs in
     well under a second on a CPU while going through the real patching, merging and rope code.
+    ``eos_weight`` > 0 gives the end-of-turn token a random output row of that scale, so
+    greedy answers end on their own after a few dozen tokens for some inputs (the OCR route
+    asks for up to 4096 tokens); 0 keeps it silent (answers run to ``max_tokens``).
     """
     import torch
     from transformers import (
@@ -111,7 +113,7 @@ def build_tiny_vlm(directory: str | Path) -> Path:
     config = Qwen2VLConfig(
         text_config={
             "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 4096,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 16384,
             "rope_scaling": {"type": "mrope", "mrope_section": [1, 1, 2]}, "tie_word_embeddings": False,
             "eos_token_id": eos, "pad_token_id": pad, "bos_token_id": None,
         },
@@ -128,6 +130,8 @@ def build_tiny_vlm(directory: str | Path) -> Path:
         model = Qwen2VLForConditionalGeneration(config)
     with torch.no_grad():
         _quiet_specials(model.lm_head, tokenizer)
+        if eos_weight:
+            model.lm_head.weight[eos] = torch.randn(32, generator=torch.Generator().manual_seed(5)) * eos_weight
     model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=pad)  # type: ignore[no-untyped-call]
     model.save_pretrained(path)
     image_processor = Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=112 * 112)
@@ -135,5 +139,4 @@ def build_tiny_vlm(directory: str | Path) -> Path:
     # itself wants torchvision for its video half, which this CPU image does not have).
     image_processor.save_pretrained(path)
     tokenizer.save_pretrained(path)
-    (path / "dryapi-tiny.json").write_text(json.dumps({"built_by": "tests.handlers.tiny_vlm"}))
     return path
