@@ -20,6 +20,7 @@ import pytest
 from handlers.chat import handler as chat_handler
 from handlers.chat.handler import handler
 from handlers.common.errors import decode_error
+from tests.contracts.shape import check_contract_case, load_contract
 from tests.handlers.tiny_vlm import build_tiny_tool_model
 
 pytestmark = pytest.mark.slow  # loads a real (tiny) model
@@ -217,3 +218,14 @@ def test_hermes_and_llama3_tool_calls_are_read_back() -> None:
     assert calls[0]["function"]["arguments"] == '{"a": false}'
     for not_a_call in ('<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>', "<tool_call>{broken", "plain"):
         assert read_tool_calls(not_a_call, plan, "hermes") == (not_a_call, [])
+
+
+CASES = [c for c in load_contract("chat")["cases"] if c.get("fixture_model") == "tiny-tools"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+async def test_contract_case(case: dict[str, Any]) -> None:
+    outputs = await run({"id": "job-1", "input": case["input"]})
+    check_contract_case(case, outputs)
+    # Constrained decoding makes the finish as certain as the shape: a call, or complete JSON.
+    assert outputs[0]["choices"][0]["finish_reason"] == case["output"]["choices"][0]["finish_reason"]

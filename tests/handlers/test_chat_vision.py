@@ -18,6 +18,7 @@ from handlers.chat import handler as chat_handler
 from handlers.chat.engine import ChatSettings
 from handlers.chat.handler import handler
 from handlers.common.errors import decode_error
+from tests.contracts.shape import check_contract_case, load_contract
 from tests.handlers.static_files import static_server
 from tests.handlers.tiny_image_models import image_bytes
 from tests.handlers.tiny_vlm import build_tiny_vlm
@@ -170,3 +171,12 @@ async def test_bad_images_by_url_fail_naming_the_part(files: str, monkeypatch: p
 async def test_too_many_images() -> None:
     error = await error_of(ask(data_uri(PAGE), data_uri(PAGE), data_uri(PAGE)))
     assert (error["param"], error["code"]) == ("messages.0.content.3.image_url.url", "too_many_images")
+
+
+CASES = [c for c in load_contract("chat")["cases"] if c.get("fixture_model") == "tiny-vlm"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+async def test_contract_case(case: dict[str, Any]) -> None:
+    outputs = await run({"id": "job-1", "input": case["input"]})
+    check_contract_case(case, outputs)
