@@ -35,7 +35,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 # More endpoints of one worker: body name -> the handlers/ directory whose image it runs.
-VARIANTS = {"images-edit": "images", "images-rmbg": "images", "images-upscale": "images"}
+VARIANTS = {
+    "images-edit": "images", "images-rmbg": "images", "images-upscale": "images", "chat-ocr": "chat",
+}
 SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", *VARIANTS)
 PYPI = "https://pypi.org/simple"
 IMAGE_PYTHON = "3.12"  # Ubuntu 24.04's python3, which every Dockerfile uses
@@ -276,7 +278,7 @@ def _torch_problems(worker: Worker) -> list[str]:
 def resolve(worker: Worker, root: Path) -> list[str]:
     """Resolve the pins against the real indexes; returns problems (network needed)."""
     problems: list[str] = []
-    requirements_file = root / f"handlers/{worker.surface}/requirements.txt"
+    requirements_file = root / f"handlers/{VARIANTS.get(worker.surface, worker.surface)}/requirements.txt"
     report = _dry_run(["-r", str(requirements_file)], PYPI)
     if isinstance(report, str):
         problems.append(f"requirements.txt does not resolve: {report}")

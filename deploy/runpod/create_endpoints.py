@@ -23,7 +23,9 @@ import httpx
 
 HERE = Path(__file__).resolve().parent
 # More endpoints of one worker: body name -> the handlers/ directory whose image it runs.
-VARIANTS = {"images-edit": "images", "images-rmbg": "images", "images-upscale": "images"}
+VARIANTS = {
+    "images-edit": "images", "images-rmbg": "images", "images-upscale": "images", "chat-ocr": "chat",
+}
 SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", *VARIANTS)
 ENV_NAMES = {
     "chat": "RUNPOD_CHAT_ENDPOINT_ID",
@@ -35,6 +37,7 @@ ENV_NAMES = {
     "images-edit": "RUNPOD_IMAGE_EDIT_ENDPOINT_ID",  # the names routing.yaml reads
     "images-rmbg": "RUNPOD_RMBG_ENDPOINT_ID",
     "images-upscale": "RUNPOD_UPSCALE_ENDPOINT_ID",
+    "chat-ocr": "RUNPOD_OCR_ENDPOINT_ID",  # routing.yaml's Nanonets_Ocr_S_F16 (img2txt)
 }
 DEFAULT_API_BASE = "https://api.runpod.io/v2"
 

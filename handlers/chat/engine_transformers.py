@@ -45,7 +45,7 @@ from handlers.chat.engine import (
 )
 from handlers.chat.stops import StopMatcher
 from handlers.chat.template import chat_template_ids
-from handlers.chat.vision import expand_image_tokens, image_inputs, image_token_id
+from handlers.chat.vision import expand_image_tokens, image_inputs, image_token_id, is_vision_config, load_chat_template
 from handlers.common.errors import HandlerError
 
 __all__ = ["TransformersEngine", "chat_template_ids"]
@@ -180,6 +180,7 @@ class TransformersEngine:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote)
         image_processor = None
         if is_vision_config(config):
+            load_chat_template(tokenizer, path)
             from transformers import AutoImageProcessor, AutoModelForImageTextToText
 
             # Tokenizer and image processor rather than AutoProcessor: the processor class
@@ -319,10 +320,3 @@ class TransformersEngine:
         finally:
             if not streamer.ended:
                 streamer.push(None)
-
-
-def is_vision_config(config: Any) -> bool:
-    """Whether ``config`` is an image-text-to-text model (Qwen2-VL class and the like)."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-
-    return getattr(config, "model_type", None) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES

@@ -24,7 +24,13 @@ from handlers.chat.engine import (
     check_max_model_len,
 )
 from handlers.chat.template import chat_template_ids
-from handlers.chat.vision import expand_image_tokens, image_inputs, image_token_id
+from handlers.chat.vision import (
+    expand_image_tokens,
+    image_inputs,
+    image_token_id,
+    is_vision_config,
+    load_chat_template,
+)
 from handlers.common.errors import HandlerError, InvalidInput
 
 log = logging.getLogger("dryapi.handlers.chat")
@@ -66,10 +72,14 @@ class VLLMEngine:
         started = time.monotonic()
         path = settings.model_path()
         # vLLM would refuse too, deep in its config code; this says which setting to change.
-        check_max_model_len(settings, AutoConfig.from_pretrained(path, trust_remote_code=settings.trust_remote_code))
+        config = AutoConfig.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
+        check_max_model_len(settings, config)
         args: dict[str, Any] = {k: v for k, v in settings.vllm_args.items() if v is not None}
         if settings.max_model_len:
             args["max_model_len"] = settings.max_model_len
+        if is_vision_config(config):
+            # Room for as many images per prompt as the worker accepts (CHAT_MAX_IMAGES).
+            args["limit_mm_per_prompt"] = {"image": settings.max_images}
         engine_args = AsyncEngineArgs(
             model=path,
             served_model_name=[settings.served_name],
@@ -81,14 +91,14 @@ class VLLMEngine:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
         model_config = engine.model_config
         image_processor, image_token = None, -1
-        if getattr(model_config, "is_multimodal_model", False):
+        if is_vision_config(config):
             from transformers import AutoImageProcessor
 
-            hf_config = model_config.hf_config
+            load_chat_template(tokenizer, path)
             image_processor = AutoImageProcessor.from_pretrained(  # type: ignore[no-untyped-call]
                 path, trust_remote_code=settings.trust_remote_code
             )
-            image_token = image_token_id(tokenizer, hf_config)
+            image_token = image_token_id(tokenizer, config)
         defaults = {key: value for key, value in model_config.get_diff_sampling_param().items() if key in _DEFAULT_KEYS}
         log.info(
             "chat engine loaded: vllm, %s, context %d, %.1fs",

@@ -77,3 +77,28 @@ def expand_image_tokens(ids: list[int], image_token: int, counts: list[int], par
         else:
             out.append(token)
     return out
+
+
+def is_vision_config(config: Any) -> bool:
+    """Whether ``config`` is an image-text-to-text model (Qwen2-VL class and the like)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    return getattr(config, "model_type", None) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+
+def load_chat_template(tokenizer: Any, path: str) -> None:
+    """Give ``tokenizer`` the processor's chat template when it has none of its own: vision
+    repositories (Qwen2-VL) often ship it only as the processor's ``chat_template.json``."""
+    if getattr(tokenizer, "chat_template", None):
+        return
+    import json
+
+    from transformers.utils.hub import cached_file
+
+    for name in ("chat_template.jinja", "chat_template.json"):
+        found = cached_file(path, name, _raise_exceptions_for_missing_entries=False)
+        if found:
+            with open(found, encoding="utf-8") as handle:
+                text = handle.read()
+            tokenizer.chat_template = text if name.endswith(".jinja") else json.loads(text)["chat_template"]
+            return
