@@ -197,29 +197,6 @@ async def test_no_logprobs_unless_asked() -> None:
     assert result["choices"][0]["logprobs"] is None
 
 
-# --- reading a model's own tool-call format (auto) -------------------------------------------
-
-
-def test_hermes_and_llama3_tool_calls_are_read_back() -> None:
-    from handlers.chat.tools import ToolPlan, read_tool_calls
-
-    plan = ToolPlan([WEATHER, ADD], "auto")
-    text = 'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'
-    content, calls = read_tool_calls(text, plan, "hermes")
-    assert content == "Let me check." and [c["function"]["name"] for c in calls] == ["get_weather"]
-    assert json.loads(calls[0]["function"]["arguments"]) == {"city": "Oslo"}
-    two = (
-        '<tool_call>{"name": "add", "arguments": {"a": true}}</tool_call>'
-        '<tool_call>{"name": "add", "arguments": "{}"}'  # the last one unclosed, as generation can end
-    )
-    content, calls = read_tool_calls(two, plan, "hermes")
-    assert content is None and len(calls) == 2 and calls[0]["id"] != calls[1]["id"]
-    content, calls = read_tool_calls('<|python_tag|>{"name": "add", "parameters": {"a": false}}', plan, "llama3_json")
-    assert calls[0]["function"]["arguments"] == '{"a": false}'
-    for not_a_call in ('<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>', "<tool_call>{broken", "plain"):
-        assert read_tool_calls(not_a_call, plan, "hermes") == (not_a_call, [])
-
-
 CASES = [c for c in load_contract("chat")["cases"] if c.get("fixture_model") == "tiny-tools"]
 
 
