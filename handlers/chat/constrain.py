@@ -40,19 +40,23 @@ class JsonConstrainer:
         with self._lock:
             if self._data is None:
                 self._data = _tokenizer_data(self._tokenizer)
-        enforcer = TokenEnforcer(self._data, self._parser(constraint, param))
+        parser = self._parser(constraint, param)
+        enforcer = TokenEnforcer(self._data, parser)
+        # The enforcer replaces the parser's config with one carrying the tokenizer's alphabet;
+        # the whitespace limit is set on that one.
+        parser.config.max_consecutive_whitespaces = self.max_whitespace
 
         def allowed(batch_id: int, sent: Any) -> list[int]:
             return list(enforcer.get_allowed_tokens(sent.tolist()).allowed_tokens)
 
         return allowed
 
-    def _parser(self, constraint: Constraint, param: str) -> Any:
-        from lmformatenforcer import CharacterLevelParserConfig, JsonSchemaParser
+    @staticmethod
+    def _parser(constraint: Constraint, param: str) -> Any:
+        from lmformatenforcer import JsonSchemaParser
 
-        config = CharacterLevelParserConfig(max_consecutive_whitespaces=self.max_whitespace)
         try:
-            return JsonSchemaParser(constraint.schema or {"type": "object"}, config)
+            return JsonSchemaParser(constraint.schema or {"type": "object"})
         except Exception as exc:  # its schema model rejects what it cannot enforce
             raise InvalidInput(
                 param,

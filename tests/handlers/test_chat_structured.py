@@ -108,6 +108,19 @@ async def test_json_object_output_is_an_object() -> None:
     assert isinstance(json.loads(choice["message"]["content"]), dict)
 
 
+async def test_json_whitespace_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # This random model loves newlines; with CHAT_JSON_MAX_WHITESPACE=0 it cannot write one.
+    monkeypatch.setenv("CHAT_JSON_MAX_WHITESPACE", "0")
+    chat_handler.unload_engine()  # the limit is read when the engine loads
+    try:
+        response_format = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}
+        result = await answer(job(response_format=response_format, temperature=0))
+    finally:
+        chat_handler.unload_engine()
+    content = result["choices"][0]["message"]["content"]
+    assert content == json.dumps(json.loads(content), separators=(",", ":"))
+
+
 async def test_unconstrained_output_of_this_model_is_not_json() -> None:
     # The control: without a response_format the same request is noise, so the tests above
     # are about the constraint, not about luck.
