@@ -5,6 +5,8 @@ worker-vllm is: a sync call yields one ``chat.completion`` (RunPod's output is t
 one-element list), a stream yields SSE text pieces ending ``data: [DONE]``. A failure
 yields ``{"error": "<JSON>"}`` (a string: the SDK turns a yielded dict into its repr), which
 makes the SDK mark the job FAILED. Prompts and outputs are never logged nor echoed in errors.
+Image parts are fetched (or decoded) here, through the media helper, before the prompt is
+rendered; an engine only ever sees decoded images.
 """
 
 from __future__ import annotations
