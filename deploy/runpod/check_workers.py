@@ -44,6 +44,7 @@ VARIANTS = {
     "images-upscale": "images",
     "speech-chatterbox": "speech",
     "speech-qwen3": "speech",
+    "chat-ocr": "chat",
 }
 # Endpoints whose worker has more than one image: body name -> (Dockerfile, requirements file)
 # in that worker's directory (the speech families' packages pin conflicting torch stacks).

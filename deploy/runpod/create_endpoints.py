@@ -29,6 +29,7 @@ VARIANTS = {
     "images-upscale": "images",
     "speech-chatterbox": "speech",  # handlers/speech/Dockerfile.chatterbox
     "speech-qwen3": "speech",  # handlers/speech/Dockerfile.qwen3
+    "chat-ocr": "chat",
 }
 SURFACES = ("chat", "images", "transcribe", "embeddings", "video", "speech", "music", *VARIANTS)
 ENV_NAMES = {
@@ -44,6 +45,7 @@ ENV_NAMES = {
     "images-upscale": "RUNPOD_UPSCALE_ENDPOINT_ID",
     "speech-chatterbox": "RUNPOD_SPEECH_CLONE_ENDPOINT_ID",  # routing.yaml's Chatterbox
     "speech-qwen3": "RUNPOD_SPEECH_DESIGN_ENDPOINT_ID",  # routing.yaml's Qwen3_TTS
+    "chat-ocr": "RUNPOD_OCR_ENDPOINT_ID",  # routing.yaml's Nanonets_Ocr_S_F16 (img2txt)
 }
 DEFAULT_API_BASE = "https://api.runpod.io/v2"
 

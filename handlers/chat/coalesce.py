@@ -22,30 +22,38 @@ async def coalesce(deltas: AsyncGenerator[Delta, None], settings: ChatSettings) 
             async for delta in deltas:
                 yield delta
         return
-    pending: dict[int, list[str]] = {}  # choice index -> texts not yet yielded, in order
+    pending: dict[int, list[Delta]] = {}  # choice index -> deltas not yet yielded, in order
     waiting = 0
     started = False
     last_yield = time.monotonic()
     async with aclosing(deltas):
         async for delta in deltas:
             if delta.finish_reason is not None:
-                texts = pending.pop(delta.index, [])
-                waiting -= len(texts)
-                yield Delta(delta.index, "".join(texts) + delta.text, delta.finish_reason, delta.completion_tokens)
+                held = pending.pop(delta.index, [])
+                waiting -= len(held)
+                yield _merged(delta.index, [*held, delta], delta)
                 last_yield = time.monotonic()
                 continue
-            if not delta.text:
+            if not delta.text and not delta.logprobs:
                 continue
-            pending.setdefault(delta.index, []).append(delta.text)
+            pending.setdefault(delta.index, []).append(delta)
             waiting += 1
             now = time.monotonic()
             if not started or waiting >= settings.stream_max_deltas or now - last_yield >= settings.stream_interval_s:
                 started = True
-                for index, texts in pending.items():
-                    yield Delta(index, "".join(texts))
+                for index, held in pending.items():
+                    yield _merged(index, held)
                 pending.clear()
                 waiting = 0
                 last_yield = now
-    for index, texts in pending.items():  # an engine that ended without finishing a choice
-        if texts:
-            yield Delta(index, "".join(texts))
+    for index, held in pending.items():  # an engine that ended without finishing a choice
+        if held:
+            yield _merged(index, held)
+
+
+def _merged(index: int, deltas: list[Delta], finish: Delta | None = None) -> Delta:
+    logprobs = [entry for d in deltas for entry in d.logprobs or ()] if any(d.logprobs for d in deltas) else None
+    text = "".join(d.text for d in deltas)
+    if finish is None:
+        return Delta(index, text, logprobs=logprobs)
+    return Delta(index, text, finish.finish_reason, finish.completion_tokens, logprobs)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, overload
 
+from handlers.chat.tools import PARSERS
 from handlers.common.errors import HandlerError
 
 # A laptop CPU runs this through transformers; the GPU image overrides it.
@@ -24,6 +25,32 @@ BAKED_MARKER = ".dryapi-model"
 
 EngineKind = Literal["vllm", "transformers"]
 FinishReason = Literal["stop", "length"]
+# Vision inputs: at most this many images per request, each at most this many pixels
+# (CHAT_MAX_IMAGES, CHAT_MAX_IMAGE_PIXELS); bytes are capped by the media helper (10 MB).
+DEFAULT_MAX_IMAGES = 8
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
+
+
+@dataclass
+class Prompt:
+    """A rendered prompt: token ids (one placeholder per image) and the decoded images.
+
+    ``tokens`` is what ``usage.prompt_tokens`` reports and the context check uses: with
+    images, the placeholders as the model expands them (Qwen2-VL: one token per 28x28 patch).
+    """
+
+    ids: list[int]
+    tokens: int
+    images: list[Any] = field(default_factory=list)
+    # Engine-private model inputs (the transformers engine's pixel values, grids, expanded ids).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """Output constrained to JSON: ``schema`` is a JSON schema, or None for any JSON object."""
+
+    schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -38,11 +65,22 @@ class SamplingOptions:
     n: int = 1
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
+    constraint: Constraint | None = None
+    logprobs: int | None = None  # None: off; k: the chosen token's and the k most likely
 
     @property
     def greedy(self) -> bool:
         # temperature 0 (and the degenerate nucleus top_p 0) mean "always the top token".
         return self.temperature == 0 or self.top_p == 0
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token with its log-probability and the most likely alternatives."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -53,6 +91,7 @@ class Delta:
     text: str = ""
     finish_reason: FinishReason | None = None
     completion_tokens: int = 0
+    logprobs: list[TokenLogprob] | None = None  # the tokens behind ``text``, when asked for
 
 
 class ChatEngine(Protocol):
@@ -60,16 +99,24 @@ class ChatEngine(Protocol):
 
     kind: EngineKind
     max_model_len: int
+    vision: bool  # reads image parts
+    tokenizer: Any
 
-    def chat_prompt_ids(self, messages: list[dict[str, Any]]) -> list[int]:
-        """Token ids of ``messages`` rendered with the model's chat template."""
+    def check(self, options: SamplingOptions, param: str) -> None:
+        """Refuse, before any work, a constraint this engine cannot follow (naming ``param``)."""
         ...
 
-    def text_prompt_ids(self, prompt: str) -> list[int]:
-        """Token ids of a raw completion prompt (special tokens as the tokenizer adds them)."""
+    def chat_prompt(
+        self, messages: list[dict[str, Any]], images: list[Any], tools: list[dict[str, Any]] | None
+    ) -> Prompt:
+        """``messages`` rendered with the model's chat template (tools and images included)."""
         ...
 
-    def generate(self, prompt_ids: list[int], options: SamplingOptions) -> AsyncGenerator[Delta, None]:
+    def text_prompt(self, prompt: str) -> Prompt:
+        """A raw completion prompt (special tokens as the tokenizer adds them)."""
+        ...
+
+    def generate(self, prompt: Prompt, options: SamplingOptions) -> AsyncGenerator[Delta, None]:
         """Stream deltas for ``options.n`` choices; each choice ends with one finishing delta."""
         ...
 
@@ -91,6 +138,9 @@ class ChatSettings:
     # much time has passed since the last yield or this many deltas are waiting; 0 = off.
     stream_interval_s: float = 0.05
     stream_max_deltas: int = 64
+    tool_parser: str = "hermes"
+    max_images: int = DEFAULT_MAX_IMAGES
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 
     @classmethod
     def from_env(cls) -> ChatSettings:
@@ -98,6 +148,9 @@ class ChatSettings:
         engine = (os.environ.get("CHAT_ENGINE") or "auto").strip().lower()
         if engine not in ("auto", "vllm", "transformers"):
             raise HandlerError(f"CHAT_ENGINE must be auto, vllm or transformers, not {engine!r}")
+        tool_parser = (os.environ.get("CHAT_TOOL_PARSER") or "hermes").strip().lower()
+        if tool_parser not in PARSERS:
+            raise HandlerError(f"CHAT_TOOL_PARSER must be one of {', '.join(PARSERS)}, not {tool_parser!r}")
         return cls(
             model=model,
             served_name=os.environ.get("CHAT_SERVED_MODEL_NAME") or model,
@@ -110,6 +163,9 @@ class ChatSettings:
             baked_dir=Path(os.environ.get("CHAT_BAKED_DIR") or DEFAULT_BAKED_DIR),
             stream_interval_s=_float_env("CHAT_STREAM_INTERVAL_MS", default=50.0) / 1000,
             stream_max_deltas=_int_env("CHAT_STREAM_MAX_DELTAS") or 64,
+            tool_parser=tool_parser,
+            max_images=_int_env("CHAT_MAX_IMAGES") or DEFAULT_MAX_IMAGES,
+            max_image_pixels=_int_env("CHAT_MAX_IMAGE_PIXELS") or DEFAULT_MAX_IMAGE_PIXELS,
             vllm_args={
                 "gpu_memory_utilization": _float_env("GPU_MEMORY_UTILIZATION") or 0.90,
                 "tensor_parallel_size": _int_env("TENSOR_PARALLEL_SIZE") or 1,

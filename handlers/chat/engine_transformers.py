@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import re
+import os
 import threading
 import time
 from collections.abc import AsyncGenerator
@@ -23,15 +23,32 @@ from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
     GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     StoppingCriteria,
     StoppingCriteriaList,
 )
 
-from handlers.chat.engine import ChatSettings, Delta, EngineKind, FinishReason, SamplingOptions, check_max_model_len
+from handlers.chat.constrain import JsonConstrainer
+from handlers.chat.engine import (
+    ChatSettings,
+    Delta,
+    EngineKind,
+    FinishReason,
+    Prompt,
+    SamplingOptions,
+    TokenLogprob,
+    check_max_model_len,
+    context_limit,
+)
 from handlers.chat.stops import StopMatcher
-from handlers.common.errors import HandlerError, InvalidInput
+from handlers.chat.template import chat_template_ids
+from handlers.chat.vision import expand_image_tokens, image_inputs, image_token_id, is_vision_config, load_chat_template
+from handlers.common.errors import HandlerError
+
+__all__ = ["TransformersEngine", "chat_template_ids"]
 
 log = logging.getLogger("dryapi.handlers.chat")
 
@@ -39,14 +56,30 @@ log = logging.getLogger("dryapi.handlers.chat")
 _FALLBACK_CONTEXT = 2048
 
 
+class _LogprobRecorder(LogitsProcessor):
+    """Keeps the step's log-probabilities (last in the processor list: after temperature,
+    top_p and any JSON constraint, i.e. the distribution the token is drawn from) until the
+    streamer learns which token was chosen."""
+
+    def __init__(self) -> None:
+        self.pending: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.pending = torch.log_softmax(scores[0].float(), dim=-1)
+        return scores
+
+
 class _CountingStreamer(AsyncTextIteratorStreamer):
     """The library's async streamer, also counting generated tokens for ``usage``."""
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, top: int | None = None) -> None:
         super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
         self.generated = 0
         self.last_token: int | None = None
         self.ended = False
+        self.recorder = _LogprobRecorder() if top is not None else None
+        self.top = top or 0
+        self.logprobs: list[TokenLogprob] = []  # appended by the generating thread
 
     def put(self, value: torch.Tensor) -> None:
         if not (self.skip_prompt and self.next_tokens_are_prompt):
@@ -54,7 +87,25 @@ class _CountingStreamer(AsyncTextIteratorStreamer):
             self.generated += len(ids)
             if ids:
                 self.last_token = int(ids[-1])
+                if self.recorder is not None and self.recorder.pending is not None:
+                    self.logprobs.append(self._entry(int(ids[-1]), self.recorder.pending))
         super().put(value)  # type: ignore[no-untyped-call]
+
+    def _entry(self, token: int, row: torch.Tensor) -> TokenLogprob:
+        def decode(ids: list[int]) -> str:
+            return str(self.tokenizer.decode(ids))
+
+        top: tuple[tuple[str, float], ...] = ()
+        if self.top:
+            values, indices = torch.topk(row, self.top)
+            top = tuple((decode([int(i)]), float(v)) for v, i in zip(values.tolist(), indices.tolist(), strict=True))
+        return TokenLogprob(decode([token]), float(row[token]), top)
+
+    def take_logprobs(self) -> list[TokenLogprob] | None:
+        if self.recorder is None:
+            return None
+        taken, self.logprobs = self.logprobs, []
+        return taken
 
     def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
         self.ended = self.ended or stream_end
@@ -82,10 +133,21 @@ class _StopWhenSet(StoppingCriteria):
 class TransformersEngine:
     kind: EngineKind = "transformers"
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel, max_model_len: int) -> None:
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        model: PreTrainedModel,
+        max_model_len: int,
+        image_processor: Any = None,
+        json_max_whitespace: int = 8,
+    ) -> None:
         self.tokenizer = tokenizer
         self.model = model
         self.max_model_len = max_model_len
+        self.image_processor = image_processor
+        self.vision = image_processor is not None
+        self._image_token = image_token_id(tokenizer, model.config) if self.vision else -1
+        self.constrainer = JsonConstrainer(tokenizer, json_max_whitespace)
         self.device = next(model.parameters()).device
         base: GenerationConfig = copy.deepcopy(model.generation_config)
         eos = base.eos_token_id if base.eos_token_id is not None else tokenizer.eos_token_id
@@ -114,10 +176,21 @@ class TransformersEngine:
         check_max_model_len(settings, config)
         cuda = torch.cuda.is_available()
         dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=settings.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=settings.trust_remote_code)
+        remote = settings.trust_remote_code
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=remote)
+        image_processor = None
+        if is_vision_config(config):
+            load_chat_template(tokenizer, path)
+            from transformers import AutoImageProcessor, AutoModelForImageTextToText
+
+            # Tokenizer and image processor rather than AutoProcessor: the processor class
+            # also builds a video processor, which needs torchvision (not in the CPU image).
+            image_processor = AutoImageProcessor.from_pretrained(path, trust_remote_code=remote)  # type: ignore[no-untyped-call]
+            model = AutoModelForImageTextToText.from_pretrained(path, dtype=dtype, trust_remote_code=remote)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=remote)
         model.to("cuda" if cuda else "cpu").eval()  # type: ignore[arg-type]
-        limit = settings.max_model_len or getattr(model.config, "max_position_embeddings", None)
+        limit = settings.max_model_len or context_limit(model.config)
         if not limit:
             limit = tokenizer.model_max_length if tokenizer.model_max_length < 10**7 else _FALLBACK_CONTEXT
         log.info(
@@ -127,31 +200,46 @@ class TransformersEngine:
             limit,
             time.monotonic() - started,
         )
-        return cls(tokenizer, model, int(limit))
+        whitespace = int(os.environ.get("CHAT_JSON_MAX_WHITESPACE", "").strip() or 8)
+        return cls(tokenizer, model, int(limit), image_processor, whitespace)
 
-    def chat_prompt_ids(self, messages: list[dict[str, Any]]) -> list[int]:
-        return chat_template_ids(self.tokenizer, messages)
+    def chat_prompt(
+        self, messages: list[dict[str, Any]], images: list[Any], tools: list[dict[str, Any]] | None
+    ) -> Prompt:
+        ids = chat_template_ids(self.tokenizer, messages, tools)
+        if not images:
+            return Prompt(ids, len(ids))
+        inputs, counts = image_inputs(self.image_processor, images)
+        expanded = expand_image_tokens(ids, self._image_token, counts, "messages")
+        return Prompt(ids, len(expanded), images, {"input_ids": expanded, **inputs})
 
-    def text_prompt_ids(self, prompt: str) -> list[int]:
-        return list(self.tokenizer(prompt)["input_ids"])
+    def text_prompt(self, prompt: str) -> Prompt:
+        ids = list(self.tokenizer(prompt)["input_ids"])
+        return Prompt(ids, len(ids))
 
-    async def generate(self, prompt_ids: list[int], options: SamplingOptions) -> AsyncGenerator[Delta, None]:
+    def check(self, options: SamplingOptions, param: str) -> None:
+        """Refuse, before generating, a JSON schema the constrained decoder cannot follow."""
+        if options.constraint is not None:
+            self.constrainer.check(options.constraint, param)
+
+    async def generate(self, prompt: Prompt, options: SamplingOptions) -> AsyncGenerator[Delta, None]:
         # Choices run one after another: the streamer follows a single sequence.
         for index in range(options.n):
             seed = None if options.seed is None else options.seed + index
-            async with contextlib.aclosing(self._one(prompt_ids, options, index, seed)) as deltas:
+            async with contextlib.aclosing(self._one(prompt, options, index, seed)) as deltas:
                 async for delta in deltas:
                     yield delta
 
     async def _one(
-        self, prompt_ids: list[int], options: SamplingOptions, index: int, seed: int | None
+        self, prompt: Prompt, options: SamplingOptions, index: int, seed: int | None
     ) -> AsyncGenerator[Delta, None]:
-        streamer = _CountingStreamer(self.tokenizer)
+        streamer = _CountingStreamer(self.tokenizer, options.logprobs)
         stop_event = threading.Event()
         matcher = StopMatcher(options.stop)
+        kwargs = self._model_inputs(prompt, options, streamer)
         thread = threading.Thread(
             target=self._run,
-            args=(streamer, prompt_ids, self._config(options), seed, stop_event),
+            args=(streamer, kwargs, self._config(options), seed, stop_event),
             name="chat-generate",
             daemon=True,
         )
@@ -162,11 +250,12 @@ class TransformersEngine:
                     raise HandlerError(f"generation failed ({type(item).__name__})", code="generation_failed") from item
                 text = matcher.feed(item)
                 if matcher.stopped:
-                    yield Delta(index, text, "stop", streamer.generated)
+                    yield Delta(index, text, "stop", streamer.generated, streamer.take_logprobs())
                     return
                 if text:
-                    yield Delta(index, text)
-            yield Delta(index, matcher.flush(), self._finish(streamer, options), streamer.generated)
+                    yield Delta(index, text, logprobs=streamer.take_logprobs())
+            finish = self._finish(streamer, options)
+            yield Delta(index, matcher.flush(), finish, streamer.generated, streamer.take_logprobs())
         finally:
             # Stop strings, cancellation and errors all end the thread at its next token.
             stop_event.set()
@@ -191,10 +280,23 @@ class TransformersEngine:
             config.top_k = self._default_top_k
         return config
 
+    def _model_inputs(self, prompt: Prompt, options: SamplingOptions, streamer: _CountingStreamer) -> dict[str, Any]:
+        extra = dict(prompt.extra)
+        ids = torch.tensor([extra.pop("input_ids", prompt.ids)], dtype=torch.long, device=self.device)
+        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        kwargs.update({key: value.to(self.device) for key, value in extra.items()})
+        if "pixel_values" in kwargs:
+            kwargs["pixel_values"] = kwargs["pixel_values"].to(self.model.dtype)
+        if options.constraint is not None:
+            kwargs["prefix_allowed_tokens_fn"] = self.constrainer.prefix_fn(options.constraint, "response_format")
+        if streamer.recorder is not None:
+            kwargs["logits_processor"] = LogitsProcessorList([streamer.recorder])
+        return kwargs
+
     def _run(
         self,
         streamer: _CountingStreamer,
-        prompt_ids: list[int],
+        kwargs: dict[str, Any],
         config: GenerationConfig,
         seed: int | None,
         stop_event: threading.Event,
@@ -205,11 +307,9 @@ class TransformersEngine:
                     return
                 if seed is not None:
                     torch.manual_seed(seed)
-                ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.device)
                 with torch.inference_mode():
                     self.model.generate(  # type: ignore[operator]
-                        input_ids=ids,
-                        attention_mask=torch.ones_like(ids),
+                        **kwargs,
                         generation_config=config,
                         streamer=streamer,
                         stopping_criteria=StoppingCriteriaList([_StopWhenSet(stop_event)]),
@@ -220,51 +320,3 @@ class TransformersEngine:
         finally:
             if not streamer.ended:
                 streamer.push(None)
-
-
-def chat_template_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict[str, Any]]) -> list[int]:
-    """Token ids of ``messages`` rendered with the tokenizer's chat template.
-
-    Only the template's own text may produce control tokens: message text is tokenized with
-    special tokens split into plain text, so a user writing ``<|im_end|>`` or ``<|eot_id|>``
-    cannot end a turn or forge a system message. The template renders placeholders (keeping
-    the text's outer whitespace, so a template that trims still trims), and each placeholder
-    is replaced by its text's ids. The template supplies BOS itself.
-    """
-    if not getattr(tokenizer, "chat_template", None):
-        raise HandlerError(
-            "this model has no chat template; use /v1/completions with a prompt",
-            code="no_chat_template",
-        )
-    from jinja2 import TemplateError
-
-    texts: dict[str, str] = {}
-    masked: list[dict[str, Any]] = []
-    for message in messages:
-        copy_ = dict(message)
-        for key in ("content", "name"):
-            value = copy_.get(key)
-            if isinstance(value, str) and value.strip():
-                mark = f"{_MARK}{len(texts)}{_MARK}"
-                texts[mark] = value.strip()
-                core_start = len(value) - len(value.lstrip())
-                copy_[key] = value[:core_start] + mark + value[core_start + len(texts[mark]) :]
-        masked.append(copy_)
-    try:
-        text = str(tokenizer.apply_chat_template(masked, tokenize=False, add_generation_prompt=True))
-    except TemplateError as exc:
-        # Templates reject what the model cannot take (e.g. a system role); say what they said.
-        raise InvalidInput("messages", f"the model's chat template rejected the messages: {exc}") from None
-    ids: list[int] = []
-    for piece in _MARKS.split(text):
-        if piece in texts:
-            ids += tokenizer(texts[piece], add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        elif piece:
-            ids += tokenizer(piece, add_special_tokens=False)["input_ids"]
-    return ids
-
-
-# A private-use character, in no special token. Client text never reaches the rendered template
-# (only marks do), so a mark typed by a client cannot pull in anything but plain text.
-_MARK = "\ue000"
-_MARKS = re.compile(f"({_MARK}\\d+{_MARK})")

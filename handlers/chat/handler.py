@@ -5,6 +5,8 @@ worker-vllm is: a sync call yields one ``chat.completion`` (RunPod's output is t
 one-element list), a stream yields SSE text pieces ending ``data: [DONE]``. A failure
 yields ``{"error": "<JSON>"}`` (a string: the SDK turns a yielded dict into its repr), which
 makes the SDK mark the job FAILED. Prompts and outputs are never logged nor echoed in errors.
+Image parts are fetched (or decoded) here, through the media helper, before the prompt is
+rendered; an engine only ever sees decoded images.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handlers.chat.coalesce import coalesce
-from handlers.chat.engine import ChatEngine, ChatSettings, Delta, SamplingOptions, build_engine, load_engine
-from handlers.chat.openai_format import DONE, ResponseBuilder, models_list
-from handlers.chat.schema import ChatJob, Sampling, parse_job
+from handlers.chat.engine import ChatEngine, ChatSettings, Prompt, build_engine, load_engine
+from handlers.chat.openai_format import ResponseBuilder, models_list
+from handlers.chat.respond import complete, constraint_param, sampling_options, stream
+from handlers.chat.schema import ChatJob, parse_job
+from handlers.chat.template import check_control_tokens
+from handlers.chat.vision import load_images
 from handlers.common.errors import HandlerError, InvalidInput, server_error
 
 log = logging.getLogger("dryapi.handlers.chat")
@@ -98,26 +102,21 @@ async def handler(job: dict[str, Any]) -> AsyncGenerator[Any, None]:
             yield models_list(ChatSettings.from_env().served_name)
             return
         loaded = await get_engine()
-        engine = loaded.engine
-        if request.messages is not None:
-            prompt_ids = engine.chat_prompt_ids(request.messages)
-        else:
-            prompt_ids = engine.text_prompt_ids(request.prompt or "")
-        options = sampling_options(request, len(prompt_ids), engine.max_model_len, loaded.settings)
+        engine, settings = loaded.engine, loaded.settings
+        prompt = await _prompt(request, engine, settings)
+        options = sampling_options(request, prompt.tokens, engine.max_model_len, settings)
+        if options.constraint is not None:
+            engine.check(options, constraint_param(request))
         builder = ResponseBuilder(
-            request.route,
-            request.model or loaded.settings.served_name,
-            len(prompt_ids),
-            request.include_usage,
+            request.route, request.model or settings.served_name, prompt.tokens, request.include_usage
         )
         if request.stream:
             # aclosing: a client that leaves closes the engine's generator now, not at GC time.
-            deltas = coalesce(engine.generate(prompt_ids, options), loaded.settings)
-            async with aclosing(_stream(deltas, options, builder)) as events:
+            async with aclosing(stream(request, engine, prompt, options, builder, settings)) as events:
                 async for event in events:
                     yield event
         else:
-            yield await _complete(engine, prompt_ids, options, builder)
+            yield await complete(request, engine, prompt, options, builder, settings)
     except HandlerError as exc:
         yield exc.to_output()
     except Exception as exc:  # the job must still end FAILED with a described error
@@ -126,75 +125,24 @@ async def handler(job: dict[str, Any]) -> AsyncGenerator[Any, None]:
         yield server_error(f"chat generation failed ({type(exc).__name__})")
 
 
-def sampling_options(
-    request: ChatJob, prompt_tokens: int, max_model_len: int, settings: ChatSettings
-) -> SamplingOptions:
-    """The request's sampling fields, with the completion length fitted to the context."""
-    room = max_model_len - prompt_tokens
-    if room <= 0:
+async def _prompt(request: ChatJob, engine: ChatEngine, settings: ChatSettings) -> Prompt:
+    """The rendered prompt, images fetched and decoded (in a thread: it is network and CPU work)."""
+    if request.messages is None:
+        return engine.text_prompt(request.prompt or "")
+    if request.images and not engine.vision:
         raise InvalidInput(
-            "messages" if request.messages is not None else "prompt",
-            f"the prompt is {prompt_tokens} tokens; this model's context is {max_model_len} tokens",
-            code="context_length_exceeded",
+            request.images[0].param,
+            "this model reads text only; image parts need a vision model",
+            code="unsupported_content",
         )
-    requested, param = request.requested_max_tokens()
-    if requested is None:
-        max_tokens = min(room, settings.default_max_tokens or room)
-    elif requested > room:
+    tools = request.tools.tools if request.tools is not None and request.tools.active else None
+    if tools and request.tools is not None and request.tools.mode == "auto" and settings.tool_parser == "none":
         raise InvalidInput(
-            param,
-            f"{param.rsplit('.', 1)[-1]} ({requested}) plus the prompt ({prompt_tokens} tokens) exceeds "
-            f"this model's context of {max_model_len} tokens",
-            code="context_length_exceeded",
+            "tools", "this worker has no tool parser (CHAT_TOOL_PARSER=none)", code="unsupported_parameter"
         )
-    else:
-        max_tokens = requested
-    sampling = request.sampling or Sampling()
-    return SamplingOptions(
-        max_tokens=max_tokens,
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        stop=request.stops(),
-        seed=sampling.seed,
-        n=sampling.n or 1,
-        presence_penalty=sampling.presence_penalty,
-        frequency_penalty=sampling.frequency_penalty,
-    )
-
-
-async def _complete(
-    engine: ChatEngine, prompt_ids: list[int], options: SamplingOptions, builder: ResponseBuilder
-) -> dict[str, Any]:
-    parts: list[list[str]] = [[] for _ in range(options.n)]
-    finishes = ["stop"] * options.n
-    completion_tokens = 0
-    async with aclosing(engine.generate(prompt_ids, options)) as deltas:
-        async for delta in deltas:
-            parts[delta.index].append(delta.text)
-            if delta.finish_reason is not None:
-                finishes[delta.index] = delta.finish_reason
-                completion_tokens += delta.completion_tokens
-    return builder.completion(["".join(p) for p in parts], finishes, completion_tokens)
-
-
-async def _stream(
-    deltas: AsyncGenerator[Delta, None], options: SamplingOptions, builder: ResponseBuilder
-) -> AsyncGenerator[str, None]:
-    for index in range(options.n):
-        opening = builder.role_chunk(index)
-        if opening is not None:
-            yield opening
-    completion_tokens = 0
-    async with aclosing(deltas):
-        async for delta in deltas:
-            if delta.text:
-                yield builder.text_chunk(delta.index, delta.text)
-            if delta.finish_reason is not None:
-                completion_tokens += delta.completion_tokens
-                yield builder.finish_chunk(delta.index, delta.finish_reason)
-    if builder.include_usage:
-        yield builder.usage_chunk(completion_tokens)
-    yield DONE
+    check_control_tokens(engine.tokenizer, request.messages, tools)
+    images = await asyncio.to_thread(load_images, request.images, settings) if request.images else []
+    return engine.chat_prompt(request.messages, images, tools)
 
 
 def use_volume_for_compile_cache(environ: MutableMapping[str, str], volume: Path | None = None) -> None:

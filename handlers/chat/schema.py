@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from handlers.chat.messages import ImageRef, template_messages
+from handlers.chat.tools import OutputFormat, ToolPlan, output_format, tool_plan
 from handlers.common.errors import InvalidInput
 from handlers.common.validation import parse_input
 
@@ -26,13 +28,30 @@ ROUTES: dict[str, Route] = {
 }
 MAX_N = 128
 MAX_STOPS = 16
-# Chat templates know the classic roles; OpenAI's newer names map onto them.
-_TEMPLATE_ROLE = {"developer": "system", "function": "tool"}
+MAX_TOOLS = 128
+MAX_TOP_LOGPROBS = 20
+
+
+class ImageURL(msgspec.Struct):
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
 
 
 class ContentPart(msgspec.Struct):
     type: str
     text: str | None = None
+    image_url: ImageURL | str | None = None  # some clients send the URL as a bare string
+
+
+class FunctionCall(msgspec.Struct):
+    name: str
+    arguments: str = "{}"
+
+
+class ToolCall(msgspec.Struct):
+    function: FunctionCall
+    id: str | None = None
+    type: Literal["function"] = "function"
 
 
 class Message(msgspec.Struct):
@@ -40,6 +59,41 @@ class Message(msgspec.Struct):
     content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_call_id: str | None = None
+    tool_calls: Annotated[list[ToolCall], Meta(max_length=MAX_TOOLS)] | None = None
+
+
+class FunctionDef(msgspec.Struct):
+    # OpenAI's rule for function names; they are also rendered into the prompt.
+    name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(msgspec.Struct):
+    type: Literal["function"]
+    function: FunctionDef
+
+
+class NamedFunction(msgspec.Struct):
+    name: str
+
+
+class NamedToolChoice(msgspec.Struct):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class JsonSchemaFormat(msgspec.Struct):
+    name: Annotated[str, Meta(max_length=64)] = "response"
+    schema: dict[str, Any] | None = None
+    description: str | None = None
+    strict: bool | None = None
+
+
+class ResponseFormat(msgspec.Struct):
+    type: str  # checked by hand: an unknown type is `unsupported_parameter`, not a bad value
+    json_schema: JsonSchemaFormat | None = None
 
 
 class StreamOptions(msgspec.Struct):
@@ -65,6 +119,12 @@ class ChatBody(Sampling, kw_only=True):
     model: str | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
+    tools: Annotated[list[Tool], Meta(max_length=MAX_TOOLS)] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Meta(ge=0, le=MAX_TOP_LOGPROBS)] | None = None
 
 
 class CompletionBody(Sampling, kw_only=True):
@@ -72,6 +132,8 @@ class CompletionBody(Sampling, kw_only=True):
     model: str | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
+    # Completions' legacy shape: how many alternatives per token (OpenAI allows up to 5).
+    logprobs: Annotated[int, Meta(ge=0, le=5)] | None = None
 
 
 class OpenAIEnvelope(msgspec.Struct):
@@ -98,6 +160,11 @@ class ChatJob:
     include_usage: bool = False
     # Where the sampling fields sit in the client's input, for error params.
     param_prefix: str = ""
+    images: tuple[ImageRef, ...] = ()
+    tools: ToolPlan | None = None
+    output: OutputFormat | None = None
+    # Alternatives per token when the client asked for logprobs (0: the chosen token only).
+    logprobs: int | None = None
 
     def requested_max_tokens(self) -> tuple[int | None, str]:
         """The client's completion-length limit and the field it came from."""
@@ -120,10 +187,12 @@ def parse_job(raw: Any) -> ChatJob:
     native = parse_input(raw, NativeInput)
     if native.messages is None and native.prompt is None:
         raise InvalidInput("messages", "input needs `messages` (chat) or `prompt` (completion)")
+    messages, images = template_messages(native.messages) if native.messages is not None else (None, [])
     return ChatJob(
         route="chat" if native.messages is not None else "completion",
         model=native.model,
-        messages=_template_messages(native.messages) if native.messages is not None else None,
+        messages=messages,
+        images=tuple(images),
         prompt=native.prompt if native.messages is None else None,
         sampling=native.sampling_params or Sampling(),
         stream=bool(native.stream),
@@ -148,42 +217,30 @@ def _parse_openai(envelope: OpenAIEnvelope) -> ChatJob:
     else:
         body = parse_input(envelope.openai_input, CompletionBody)
     stream = bool(body.stream)
+    include_usage = stream and bool(body.stream_options and body.stream_options.include_usage)
+    if isinstance(body, CompletionBody):
+        return ChatJob(
+            route=route, model=body.model, prompt=body.prompt, sampling=body, stream=stream,
+            include_usage=include_usage, logprobs=body.logprobs,
+        )
+    messages, images = template_messages(body.messages)
     return ChatJob(
         route=route,
         model=body.model,
-        messages=_template_messages(body.messages) if isinstance(body, ChatBody) else None,
-        prompt=body.prompt if isinstance(body, CompletionBody) else None,
+        messages=messages,
         sampling=body,
         stream=stream,
-        include_usage=stream and bool(body.stream_options and body.stream_options.include_usage),
+        include_usage=include_usage,
+        images=tuple(images),
+        tools=tool_plan(body.tools, body.tool_choice),
+        output=output_format(body.response_format),
+        logprobs=_logprobs(body.logprobs, body.top_logprobs),
     )
 
 
-def _template_messages(messages: list[Message]) -> list[dict[str, Any]]:
-    """Messages as chat templates expect them: plain-text content, classic role names."""
-    out: list[dict[str, Any]] = []
-    for i, message in enumerate(messages):
-        content = message.content
-        if isinstance(content, list):
-            texts: list[str] = []
-            for j, part in enumerate(content):
-                if part.type != "text":
-                    raise InvalidInput(
-                        f"messages.{i}.content.{j}.type",
-                        f"content parts of type {part.type!r} are not supported; this model reads text",
-                        code="unsupported_content",
-                    )
-                if part.text is None:
-                    raise InvalidInput(f"messages.{i}.content.{j}.text", "a text part needs `text`")
-                texts.append(part.text)
-            content = "\n".join(texts)
-        item: dict[str, Any] = {
-            "role": _TEMPLATE_ROLE.get(message.role, message.role),
-            "content": content or "",
-        }
-        if message.name is not None:
-            item["name"] = message.name
-        if message.tool_call_id is not None:
-            item["tool_call_id"] = message.tool_call_id
-        out.append(item)
-    return out
+def _logprobs(logprobs: bool | None, top_logprobs: int | None) -> int | None:
+    if logprobs:
+        return top_logprobs or 0
+    if top_logprobs:  # OpenAI: top_logprobs needs logprobs: true
+        raise InvalidInput("top_logprobs", "top_logprobs needs `logprobs: true`")
+    return None

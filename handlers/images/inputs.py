@@ -9,17 +9,13 @@ it is shown. Nothing touches the disk; errors name the field and never quote the
 
 from __future__ import annotations
 
-import io
 import os
 from typing import Any
 
-from handlers.common.errors import InvalidInput
+from handlers.common import images as common_images
 from handlers.common.media import fetch_media
 
 MAX_INPUT_PIXELS = 64 * 1024 * 1024  # 8192 x 8192: far above what 10 MB of PNG/JPEG usually holds
-# Modes the tasks work in: colour with or without alpha. Everything else (palette, CMYK,
-# 16-bit, greyscale) is converted on the way in.
-_WITH_ALPHA = ("RGBA", "LA", "PA")
 
 
 def max_input_pixels() -> int:
@@ -28,35 +24,13 @@ def max_input_pixels() -> int:
 
 
 def open_image(data: bytes, param: str) -> Any:
-    """Pillow image from ``data``, header read only; raises ``InvalidInput`` naming ``param``."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-        raise InvalidInput(param, f"{param} is not a readable image", code="invalid_image") from None
-    limit = max_input_pixels()
-    width, height = image.size
-    if width < 1 or height < 1 or width * height > limit:
-        raise InvalidInput(
-            param,
-            f"{param} is {width}x{height} pixels; at most {limit} pixels are accepted",
-            code="image_too_large",
-        )
-    return image
+    """Pillow image from ``data``, header read only, within ``IMAGES_MAX_INPUT_PIXELS``."""
+    return common_images.open_image(data, param, max_input_pixels())
 
 
 def decode_image(image: Any, param: str) -> Any:
     """Decode the pixels, apply EXIF orientation, and return RGB or RGBA (alpha kept)."""
-    from PIL import Image, ImageOps
-
-    try:
-        image.load()
-        image = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise InvalidInput(param, f"{param} is a damaged or truncated image", code="invalid_image") from None
-    has_alpha = image.mode in _WITH_ALPHA or (image.mode == "P" and "transparency" in image.info)
-    return image.convert("RGBA" if has_alpha else "RGB")
+    return common_images.decode_image(image, param)
 
 
 def fetch_image(url: Any, param: str) -> Any:

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from handlers.common.errors import decode_error
+
 CONTRACTS = Path(__file__).parent
 
 
@@ -44,3 +46,15 @@ def assert_same_shape(actual: Any, example: Any, path: str = "$") -> None:
     elif isinstance(example, list) and example:
         assert actual, f"{path}: expected a non-empty list"
         assert_same_shape(actual[0], example[0], f"{path}[0]")
+
+
+def check_contract_case(case: dict[str, Any], outputs: list[Any]) -> None:
+    """A fixture case's real outputs against its example (same keys, same JSON kinds)."""
+    if "error" in case:
+        error = decode_error(outputs[-1])
+        assert error is not None, outputs
+        for key, value in case["error"].items():
+            assert error[key] == value
+        return
+    assert len(outputs) == 1 and "error" not in outputs[0], outputs
+    assert_same_shape(outputs[0], case["output"])
