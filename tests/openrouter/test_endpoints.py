@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import openai
 import pytest
@@ -13,7 +14,7 @@ from tests.openrouter.routing_env import CALLS, ask, client, emulator, gateway, 
 __all__ = ["client", "emulator", "gateway"]
 
 
-def _servers(client: openai.OpenAI, count: int, **extra: object) -> Counter[str]:
+def _servers(client: openai.OpenAI, count: int, **extra: Any) -> Counter[str]:
     return Counter(served_by(ask(client, **extra)) for _ in range(count))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import openai
 import pytest
@@ -15,7 +17,7 @@ __all__ = ["client", "emulator", "gateway"]
 def test_falls_back_through_an_unknown_and_a_failing_model(client: openai.OpenAI) -> None:
     before = CALLS["down"]
     completion = client.chat.completions.create(
-        model=openai.NOT_GIVEN,  # type: ignore[arg-type]
+        model=openai.NOT_GIVEN,  # type: ignore[call-overload]
         messages=[{"role": "user", "content": "hi"}],
         extra_body={"models": ["no-such-model", "broken", "solo"], "route": "fallback"},
     )
@@ -100,7 +102,7 @@ def test_images_fall_back_past_a_failing_worker(client: openai.OpenAI) -> None:
     ],
 )
 def test_bad_fallback_fields_are_400_naming_them(gateway: Gateway, client: openai.OpenAI,
-                                                  extra: dict[str, object], param: str) -> None:
+                                                  extra: dict[str, Any], param: str) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         ask(client, **extra)
     assert caught.value.body["param"] == param  # type: ignore[index]

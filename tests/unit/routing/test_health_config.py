@@ -1,0 +1,44 @@
+"""routing.yaml's ``health:`` section and multi-endpoint keys, as ``routing check`` reports them."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.routing.loader import RoutingError, parse_routing
+
+BASE = """
+upstream: {api_key: k}
+surfaces:
+  chat:
+    models:
+      m:
+        endpoints: [{id: ep-a, name: alpha, weight: 2, region: eu, gpu: H100}, {id: ep-b}]
+"""
+
+
+def test_health_defaults_and_values() -> None:
+    loaded = parse_routing(BASE + "health: {poll_interval_s: 2, cooling_failures: 5, cooling_s: 60}\n")
+    health = loaded.config.health
+    assert (health.poll_interval_s, health.cooling_failures, health.cooling_s) == (2, 5, 60)
+    assert parse_routing(BASE).config.health.poll_interval_s == 5
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ("health: {poll_interval_s: 0.01}\n", "health"),
+        ("health: {cooling_s: 0}\n", "health"),
+        ("health: {cooldown: 5}\n", "health.cooldown"),
+    ],
+)
+def test_bad_health_keys_are_named(extra: str, where: str) -> None:
+    with pytest.raises(RoutingError) as caught:
+        parse_routing(BASE + extra)
+    assert any(path.startswith(where) for path, _ in caught.value.problems)
+
+
+def test_bad_endpoint_entries_are_named() -> None:
+    text = BASE.replace("{id: ep-b}", "{id: ep-b, weight: 0}")
+    with pytest.raises(RoutingError) as caught:
+        parse_routing(text)
+    assert any("endpoints" in path for path, _ in caught.value.problems)
