@@ -94,14 +94,20 @@ def choose(
         ref = refs[0]
         return Choice([ref], 0 if board.cooling(ref.id, now or time.time()) else 1)
     now = now or time.time()
-    eligible = [
-        ref for ref in refs
-        if (prefs.only is None or ref.provider.lower() in prefs.only or ref.id.lower() in prefs.only)
-        and ref.provider.lower() not in prefs.ignore and ref.id.lower() not in prefs.ignore
-    ]  # fmt: skip
-    ready = [ref for ref in eligible if not board.cooling(ref.id, now)]
-    cooling = [ref for ref in eligible if board.cooling(ref.id, now)]
-    cooling.sort(key=lambda ref: board.entry(ref.id).cool_until)  # the soonest back first
+    only, ignore = prefs.only, prefs.ignore
+    ready: list[EndpointRef] = []
+    cooling: list[EndpointRef] = []
+    for ref in refs:
+        if only is not None or ignore:
+            name, endpoint_id = ref.provider.lower(), ref.id.lower()
+            if only is not None and name not in only and endpoint_id not in only:
+                continue
+            if name in ignore or endpoint_id in ignore:
+                continue
+        state = board.endpoints.get(ref.id)
+        (cooling if state is not None and state.cool_until > now else ready).append(ref)
+    if cooling:
+        cooling.sort(key=lambda ref: board.entry(ref.id).cool_until)  # the soonest back first
     ordered = _sorted(ready, board, prefs.sort) if prefs.sort else _balanced(ready, board)
     if prefs.order:
         rank = {name: index for index, name in enumerate(prefs.order)}
