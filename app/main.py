@@ -204,7 +204,7 @@ def create_app(
     pusher_hub = realtime_hub(services)
     reloader = RoutingReloader(services)
     health_sync = HealthSync(
-        services.health, services.redis, settings.redis_prefix, services.client, lambda: services.routing.config,
+        services.health, services.redis, services.keys, services.client, lambda: services.routing.config,
         enabled=settings.local_upstream is None,
     )
     mcp = McpServer()

@@ -25,6 +25,7 @@ import structlog
 
 from app.routing.health import HealthBoard
 from app.routing.schema import RoutingConfig
+from app.store import Keys
 from app.upstream.client import RunPodClient
 
 log = structlog.get_logger(__name__)
@@ -54,7 +55,7 @@ class HealthSync:
         self,
         board: HealthBoard,
         redis: aioredis.Redis,
-        prefix: str,
+        keys: Keys,
         client: RunPodClient,
         config: Callable[[], RoutingConfig],
         *,
@@ -62,7 +63,7 @@ class HealthSync:
     ) -> None:
         self.board = board
         self.redis = redis
-        self.prefix = f"{prefix}health:"
+        self.keys = keys
         self.client = client
         self.config = config
         self.enabled = enabled  # off for serve --local: no RunPod endpoints to judge
@@ -96,7 +97,7 @@ class HealthSync:
         pushed = False
         for endpoint_id, state in self.board.endpoints.items():
             if state.new_ok or state.new_failed:
-                key = f"{self.prefix}outcomes:{endpoint_id}:{bucket}"
+                key = self.keys.health_outcomes(endpoint_id, bucket)
                 if state.new_ok:
                     pipe.hincrby(key, "ok", state.new_ok)
                 if state.new_failed:
@@ -106,7 +107,7 @@ class HealthSync:
                 pushed = True
             if state.cool_pending and state.cool_until > now:
                 left_ms = int((state.cool_until - now) * 1000)
-                pipe.set(f"{self.prefix}cool:{endpoint_id}", repr(state.cool_until), px=max(left_ms, 1))
+                pipe.set(self.keys.health_cool(endpoint_id), repr(state.cool_until), px=max(left_ms, 1))
                 state.cool_pending = False
                 pushed = True
         if pushed:
@@ -114,7 +115,7 @@ class HealthSync:
 
     async def _poll(self, endpoint: Endpoint, config: RoutingConfig) -> None:
         interval_ms = int(config.health.poll_interval_s * 1000)
-        if not await self.redis.set(f"{self.prefix}lease:{endpoint.id}", "1", nx=True, px=interval_ms):
+        if not await self.redis.set(self.keys.health_lease(endpoint.id), "1", nx=True, px=interval_ms):
             return  # another replica polls it this interval
         url = f"{endpoint.base_url.rstrip('/')}/{endpoint.id}/health"
         try:
@@ -134,7 +135,7 @@ class HealthSync:
             "at": time.time(),
         }
         keep_ms = max(interval_ms * 3, 30_000)
-        await self.redis.set(f"{self.prefix}state:{endpoint.id}", msgspec.json.encode(state), px=keep_ms)
+        await self.redis.set(self.keys.health_state(endpoint.id), msgspec.json.encode(state), px=keep_ms)
 
     async def _pull(self, endpoint_ids: list[str], config: RoutingConfig) -> None:
         known = sorted(set(endpoint_ids) | set(self.board.endpoints))
@@ -143,11 +144,11 @@ class HealthSync:
         bucket = int(time.time() // _BUCKET_S)
         buckets = [bucket - i for i in range(int(config.health.error_window_s // _BUCKET_S) + 1)]
         pipe = self.redis.pipeline(transaction=False)
-        pipe.mget([f"{self.prefix}state:{eid}" for eid in known])
-        pipe.mget([f"{self.prefix}cool:{eid}" for eid in known])
+        pipe.mget([self.keys.health_state(eid) for eid in known])
+        pipe.mget([self.keys.health_cool(eid) for eid in known])
         for eid in known:
             for b in buckets:
-                pipe.hmget(f"{self.prefix}outcomes:{eid}:{b}", ["ok", "failed"])
+                pipe.hmget(self.keys.health_outcomes(eid, b), ["ok", "failed"])
         results: list[Any] = await pipe.execute()
         states, cools, outcomes = results[0], results[1], results[2:]
         for index, eid in enumerate(known):

@@ -13,7 +13,7 @@ import pytest
 
 from app.routing.health import HealthBoard
 from app.routing.health_sync import HealthSync, endpoints_of
-from app.store import create_redis
+from app.store import Keys, create_redis
 from app.upstream.client import RunPodClient
 from tests.gateway.conftest import RUNPOD_KEY, Gateway
 from tests.openrouter.routing_env import CALLS, ask, client, emulator, gateway, served_by
@@ -69,7 +69,7 @@ def test_health_is_shared_through_redis(gateway: Gateway, backlog: None) -> None
         upstream = RunPodClient(observer=lambda endpoint, op, status, s: polls.update([op]))
         board = HealthBoard()
         config = gateway.services.routing.config
-        sync = HealthSync(board, redis, gateway.settings.redis_prefix, upstream, lambda: config)
+        sync = HealthSync(board, redis, Keys(gateway.settings.redis_prefix), upstream, lambda: config)
         try:
             deadline = time.monotonic() + 5
             while not (board.get("ep-busy") and board.get("ep-busy").backlogged):  # type: ignore[union-attr]
@@ -98,7 +98,7 @@ def test_repeated_failures_cool_an_endpoint(gateway: Gateway, client: openai.Ope
         assert served_by(ask(client, model="flaky", provider={"order": ["flaky"]})) == "steady"
     assert CALLS["flaky"] == before + 3  # skipped while cooling
     # Other replicas learn it from Redis.
-    key = f"{gateway.settings.redis_prefix}health:cool:ep-flaky"
+    key = Keys(gateway.settings.redis_prefix).health_cool("ep-flaky")
 
     async def cooled() -> bool:
         redis = create_redis(gateway.settings.redis_url)
