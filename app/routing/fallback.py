@@ -65,6 +65,8 @@ async def serve_with_fallbacks(
             tried.append(echo(model or "default"))
             last = exc
             continue
+        if routes.routes[0].public_model in tried:  # an alias of a model already tried
+            continue
         tried.append(routes.routes[0].public_model)
         # Cooling endpoints are a last resort: only for the last model of the list.
         candidates = routes.routes if index == count - 1 else routes.routes[: routes.ready]

@@ -117,7 +117,21 @@ class RoutingWishes(msgspec.Struct, frozen=True):
 
 
 def take_wishes(body: dict[str, Any]) -> RoutingWishes:
-    """Pops ``models``, ``route`` and ``provider`` off a request body (they never reach a worker)."""
-    model = body.get("model")
-    models = parse_models(model, body.pop("models", None), body.pop("route", None))
-    return RoutingWishes(models, parse_provider(body.pop("provider", None)))
+    """Pops ``models``, ``route`` and ``provider`` off a request body (they never reach a worker);
+    when both the model list and the preferences are wrong, one 400 names both."""
+    problems: list[InvalidRequest] = []
+    models: list[str | None] = [None]
+    prefs = DEFAULT_PREFS
+    try:
+        models = parse_models(body.get("model"), body.pop("models", None), body.pop("route", None))
+    except InvalidRequest as exc:
+        problems.append(exc)
+    try:
+        prefs = parse_provider(body.pop("provider", None))
+    except InvalidRequest as exc:
+        problems.append(exc)
+    if len(problems) > 1:
+        raise InvalidRequest("; ".join(p.message for p in problems), param=problems[0].param)
+    if problems:
+        raise problems[0]
+    return RoutingWishes(models, prefs)

@@ -42,8 +42,10 @@ surfaces:
         endpoints: [{{id: ep-flaky, name: flaky}}, {{id: ep-steady, name: steady}}]
   embeddings:
     default_model: embed
+    sync_timeout_s: 1
     models:
       embed: {{endpoint_id: ep-embed}}
+      slow-embed: {{endpoint_id: ep-slow-embed}}
   images:
     default_model: picture
     sync_timeout_s: 5
@@ -56,6 +58,7 @@ _HANDLERS = {
     "ep-alpha": ("alpha", 4), "ep-beta": ("beta", 4), "ep-gamma": ("gamma", 4), "ep-down": ("down", 2),
     "ep-first": ("first", 2), "ep-second": ("second", 2), "ep-strict": ("strict", 2), "ep-busy": ("busy", 1),
     "ep-idle": ("idle", 4), "ep-flaky": ("flaky", 2), "ep-steady": ("steady", 2), "ep-embed": ("embeddings", 2),
+    "ep-slow-embed": ("slow_embeddings", 2),
     "ep-image": ("images", 2), "ep-broken-image": ("broken_images", 2),
 }  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -81,6 +82,14 @@ def test_no_fallback_once_a_stream_has_started(client: openai.OpenAI) -> None:
 def test_embeddings_fall_back(client: openai.OpenAI) -> None:
     result = client.embeddings.create(model="no-such-embedder", input="hello", extra_body={"models": ["embed"]})
     assert result.model == "embed" and len(result.data) == 1
+
+
+def test_a_timeout_falls_back(client: openai.OpenAI) -> None:
+    before = CALLS["slow-embed"]
+    started = time.monotonic()
+    result = client.embeddings.create(model="slow-embed", input="hello", extra_body={"models": ["embed"]})
+    assert result.model == "embed" and time.monotonic() - started < 4  # the slow worker answers after 5 s
+    assert CALLS["slow-embed"] == before + 1
 
 
 def test_images_fall_back_past_a_failing_worker(client: openai.OpenAI) -> None:

@@ -6,6 +6,7 @@ endpoint ran (the emulator runs in this process, so tests read it directly).
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -56,6 +57,13 @@ strict = failing("strict")
 
 def embeddings(job: dict[str, Any]) -> Any:
     CALLS["embed"] += 1
+    return gateway_workers.embeddings(job)
+
+
+async def slow_embeddings(job: dict[str, Any]) -> Any:
+    """An embedder stuck behind something: answers after the gateway has given up."""
+    CALLS["slow-embed"] += 1
+    await asyncio.sleep(5)
     return gateway_workers.embeddings(job)
 
 

@@ -47,3 +47,9 @@ def test_take_wishes_pops_the_routing_keys() -> None:
     wishes = take_wishes(body)
     assert body == {"model": "a", "messages": []}
     assert wishes.models == ["a", "b"] and wishes.prefs.sort == "price"
+
+
+def test_bad_models_and_bad_provider_are_named_together() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        take_wishes({"models": "a", "provider": {"sort": "fast"}})
+    assert "models" in caught.value.message and "provider.sort" in caught.value.message
