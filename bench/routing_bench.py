@@ -123,6 +123,9 @@ def main() -> None:
           f"{statistics.fmean(routed):.3f} |")
     added_mean = statistics.fmean(routed) - statistics.fmean(plain)
     print(f"| **added** | **{r50 - p50:+.3f}** | {r99 - p99:+.3f} | {added_mean:+.3f} |")
+    # Each routed request against the plain one just before it: drift and load cancel out.
+    paired = statistics.median(r - p for p, r in zip(plain, routed, strict=True))
+    print(f"\nmedian of paired differences (routed - the plain request before it): {paired:+.3f} ms")
     print(f"\nin process, per request: resolve one endpoint {single_us:.2f} us; "
           f"unknown model + 3 endpoints with prefs {multi_us:.2f} us (+{multi_us - single_us:.2f} us)")
 
