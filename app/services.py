@@ -15,6 +15,7 @@ from app.billing.ledger import Ledger
 from app.files import FileStore
 from app.jobs.records import JobRecord, JobStore
 from app.keys import KeyStore
+from app.metrics import ENDPOINT_CHOSEN
 from app.routing.fallback import serve_with_fallbacks
 from app.routing.health import HealthBoard
 from app.routing.loader import LoadedRouting
@@ -91,6 +92,7 @@ class Services:
         route = self.resolve_model(surface, model, prefs).routes[0]
         # Every later log line of this request names the model and endpoint.
         bind_contextvars(model=route.public_model, endpoint=route.endpoint_id)
+        ENDPOINT_CHOSEN.labels(surface=surface, endpoint=route.endpoint_id).inc()
         return route
 
     async def serve(

@@ -42,3 +42,17 @@ def test_bad_endpoint_entries_are_named() -> None:
     with pytest.raises(RoutingError) as caught:
         parse_routing(text)
     assert any("endpoints" in path for path, _ in caught.value.problems)
+
+
+def test_routing_check_prints_endpoint_weights_and_health(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    from pathlib import Path
+
+    from app.cli import cmd_routing_check
+
+    path = Path(str(tmp_path)) / "routing.yaml"
+    path.write_text(BASE + "health: {cooling_s: 45}\n")
+    assert cmd_routing_check(argparse.Namespace(file=str(path))) == 0
+    out = capsys.readouterr().out
+    assert "m: endpoints alpha (weight 2), ep-b (weight 1)" in out
+    assert "cooling 45s after 3 failures in a row" in out
