@@ -157,6 +157,8 @@ class HealthSync:
                 polled = msgspec.json.decode(states[index])
                 entry.idle, entry.running, entry.polled_at = polled["idle"], polled["running"], polled["at"]
                 entry.in_queue, entry.in_progress = polled["in_queue"], polled["in_progress"]
+            else:  # no fresh /health answer (expired): unknown, not the last picture forever
+                entry.idle, entry.running, entry.in_queue, entry.in_progress = None, 0, 0, 0
             if cools[index]:
                 entry.cool_until = max(entry.cool_until, float(cools[index]))
             ok = failed = 0

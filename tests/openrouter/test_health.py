@@ -8,11 +8,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 import httpx
+import msgspec
 import openai
 import pytest
 
 from app.routing.health import HealthBoard
 from app.routing.health_sync import HealthSync, endpoints_of
+from app.routing.schema import HealthConfig
 from app.store import Keys, create_redis
 from app.upstream.client import RunPodClient
 from tests.gateway.conftest import RUNPOD_KEY, Gateway
@@ -63,10 +65,9 @@ def test_an_endpoint_with_a_queue_loses_traffic_to_an_idle_one(
 def test_health_is_shared_through_redis(gateway: Gateway, backlog: None) -> None:
     """Another replica (a second HealthSync on the same Redis) learns the queue without polling."""
 
-    async def other_replica() -> tuple[HealthBoard, int]:
-        polls: Counter[str] = Counter()
+    async def other_replica() -> HealthBoard:
         redis = create_redis(gateway.settings.redis_url)
-        upstream = RunPodClient(observer=lambda endpoint, op, status, s: polls.update([op]))
+        upstream = RunPodClient()
         board = HealthBoard()
         config = gateway.services.routing.config
         sync = HealthSync(board, redis, Keys(gateway.settings.redis_prefix), upstream, lambda: config)
@@ -76,16 +77,33 @@ def test_health_is_shared_through_redis(gateway: Gateway, backlog: None) -> None
                 assert time.monotonic() < deadline
                 await sync.tick()
                 await asyncio.sleep(0.05)
-            return board, polls["health"]
+            return board
         finally:
             await upstream.aclose()
             await redis.aclose()
 
-    board, polls = asyncio.run(other_replica())
+    board = asyncio.run(other_replica())
     assert board.get("ep-busy").in_queue >= 1  # type: ignore[union-attr]
-    # Leases: the serving gateway and this replica poll each endpoint once per interval between them.
-    config = gateway.services.routing.config
-    assert polls <= 3 * len(endpoints_of(config))
+
+
+def test_replicas_poll_each_endpoint_once_per_interval(gateway: Gateway, redis_prefix: str) -> None:
+    config = msgspec.structs.replace(gateway.services.routing.config, health=HealthConfig(poll_interval_s=30))
+    polls: Counter[str] = Counter()
+
+    async def two_replicas() -> None:
+        redis = create_redis(gateway.settings.redis_url)
+        upstream = RunPodClient(observer=lambda endpoint, op, status, s: polls.update([op] if op == "health" else []))
+        keys = Keys(f"{redis_prefix}lease-test:")
+        syncs = [HealthSync(HealthBoard(), redis, keys, upstream, lambda: config) for _ in range(2)]
+        try:
+            await asyncio.gather(*(sync.tick() for sync in syncs))
+            await asyncio.gather(*(sync.tick() for sync in syncs))  # same interval: no new polls
+        finally:
+            await upstream.aclose()
+            await redis.aclose()
+
+    asyncio.run(two_replicas())
+    assert polls["health"] == len(endpoints_of(config))
 
 
 def test_repeated_failures_cool_an_endpoint(gateway: Gateway, client: openai.OpenAI) -> None:
