@@ -31,6 +31,7 @@ surfaces:
         endpoints: [{{id: ep-alpha, name: alpha, weight: 3}}, {{id: ep-beta, name: beta, weight: 1}}]
       solo: {{endpoint_id: ep-gamma, upstream_model: org/solo}}
       broken: {{endpoint_id: ep-down}}
+      failing: {{endpoint_id: ep-failing}}
       unrouted: {{endpoint_id: ""}}
       stream-first: {{endpoint_id: ep-first}}
       stream-second: {{endpoint_id: ep-second}}
@@ -56,6 +57,7 @@ surfaces:
 
 _HANDLERS = {
     "ep-alpha": ("alpha", 4), "ep-beta": ("beta", 4), "ep-gamma": ("gamma", 4), "ep-down": ("down", 2),
+    "ep-failing": ("failing_once", 2),
     "ep-first": ("first", 2), "ep-second": ("second", 2), "ep-strict": ("strict", 2), "ep-busy": ("busy", 1),
     "ep-idle": ("idle", 4), "ep-flaky": ("flaky", 2), "ep-steady": ("steady", 2), "ep-embed": ("embeddings", 2),
     "ep-slow-embed": ("slow_embeddings", 2),
