@@ -99,7 +99,7 @@ class Services:
         self,
         surface: Surface,
         wishes: RoutingWishes,
-        attempt: Callable[[Route], Awaitable[T]],
+        attempt: Callable[[Route, bool], Awaitable[T]],
         *,
         timeouts: bool = True,
     ) -> tuple[Route, T]:

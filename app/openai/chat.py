@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Annotated, Any, Literal
 
@@ -27,7 +28,7 @@ from app.openai.bounds import (
     check_values,
 )
 from app.openai.chat_stream import relay_chat_stream
-from app.openai.fallbacks import released_on_timeout
+from app.openai.fallbacks import opened_stream, released_on_timeout
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.routing.preferences import take_wishes
 from app.routing.resolver import Route
@@ -124,7 +125,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     quantities = _quantities(parsed, body)
     key_id = principal.key_id
 
-    async def attempt(route: Route) -> tuple[Response[Any] | bytes, dict[str, Any] | None]:
+    async def attempt(route: Route, last: bool) -> tuple[Response[Any] | bytes, dict[str, Any] | None]:
         """One model on one endpoint, up to the point where output would reach the client."""
         mode = choose_mode(request, route, stream=bool(parsed.stream), webhook_url=webhook_url)
         body["model"] = route.upstream_model
@@ -139,9 +140,21 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
                 call, job_input, webhook_url=hook, digest=digest, stream=bool(parsed.stream), options=options)), billing
         if mode == "stream":
             stack = AsyncExitStack()
+
+            async def first_event() -> AsyncIterator[bytes]:
+                try:
+                    opened = await stack.enter_async_context(
+                        services.client.openai_stream(route, "chat/completions", body, route.sync_timeout_s))
+                    # With somewhere to fall back to, the first event decides before the client sees a
+                    # byte (headers wait for it); the last candidate answers at once, as without fallbacks.
+                    return opened if last else await opened_stream(opened)
+                except BaseException:
+                    await stack.aclose()
+                    raise
+
+            opening = first_event() if last else unless_disconnected(request, first_event())
             chunks = await released_on_timeout(services, key_id, billing, charge.paid(
-                services, key_id, billing, stack.enter_async_context(
-                    services.client.openai_stream(route, "chat/completions", body, route.sync_timeout_s))))
+                services, key_id, billing, opening))
             relayed = metered_stream(relay_chat_stream(chunks, stack, route.public_model), services, key_id)
             return Stream(
                 charge.billed_stream(relayed, services, key_id, route, billing) if billing is not None else relayed,

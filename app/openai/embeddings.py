@@ -123,7 +123,7 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     tokens = sum(estimated_tokens(i) if isinstance(i, str) else len(i) if isinstance(i, list) else 1 for i in items)
     key_id = principal.key_id
 
-    async def attempt(route: Route) -> tuple[Response[Any] | bytes, dict[str, Any] | None]:
+    async def attempt(route: Route, last: bool) -> tuple[Response[Any] | bytes, dict[str, Any] | None]:
         mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
         body["model"] = route.upstream_model
         billing = await charge.hold_for(services, principal, route, {"tokens": float(tokens)}, task="embeddings")

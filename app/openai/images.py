@@ -155,7 +155,7 @@ async def generate_images(request: Request[Any, Any, Any]) -> Response[Any]:
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
     response_format = parsed.response_format or "url"
 
-    async def attempt(route: Route) -> tuple[Response[Any] | Any, Call, dict[str, Any] | None]:
+    async def attempt(route: Route, last: bool) -> tuple[Response[Any] | Any, Call, dict[str, Any] | None]:
         params = Txt2Img(
             model=route.public_model,
             prompt=parsed.prompt,

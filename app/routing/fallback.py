@@ -5,8 +5,9 @@ allow), or all its endpoints are cooling while later models remain. An attempt i
 for the next endpoint (then the next model) only when it failed before any output reached the
 client: RunPod or the worker answered 429 or 5xx, or did not answer in time. Anything else
 (a 400 from the worker, a 402 from billing) is the request's own problem and is raised as is.
-The dialect's ``attempt`` decides what "before any output" means: for a stream it returns once
-the upstream stream is open, and nothing after that is retried.
+The dialect's ``attempt(route, last)`` decides what "before any output" means: for a stream it
+returns once the upstream stream is open (and, unless ``last``: nothing could take over,
+once its first event arrived), and nothing after that is retried.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ async def serve_with_fallbacks(
     surface: str,
     wishes: RoutingWishes,
     resolve_model: Callable[[str | None], ModelRoutes],
-    attempt: Callable[[Route], Awaitable[T]],
+    attempt: Callable[[Route, bool], Awaitable[T]],
     *,
     timeouts: bool = True,
 ) -> tuple[Route, T]:
@@ -75,10 +76,10 @@ async def serve_with_fallbacks(
             last = Unavailable(f"Every endpoint of model '{routes.routes[0].public_model}' is cooling down",
                                code="endpoints_cooling")
             continue
-        for route in candidates:
+        for position, route in enumerate(candidates):
             bind_contextvars(model=route.public_model, endpoint=route.endpoint_id)
             try:
-                result = await attempt(route)
+                result = await attempt(route, index == count - 1 and position == len(candidates) - 1)
             except GatewayError as exc:
                 if not falls_back(exc, timeouts=timeouts):
                     raise

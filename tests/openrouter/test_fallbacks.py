@@ -9,8 +9,9 @@ import httpx
 import openai
 import pytest
 
-from tests.gateway.conftest import Gateway
+from tests.gateway.conftest import RUNPOD_KEY, Gateway
 from tests.openrouter.routing_env import CALLS, ask, client, emulator, gateway, served_by
+from tests.support.servers import ServerThread
 
 __all__ = ["client", "emulator", "gateway"]
 
@@ -65,6 +66,29 @@ def test_stream_falls_back_before_the_first_byte(client: openai.OpenAI) -> None:
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == "echo: hi there"
 
 
+def test_stream_whose_worker_fails_before_output_falls_back(client: openai.OpenAI) -> None:
+    """RunPod's stream answers 200 and then the worker's error: nothing reached the client yet."""
+    before = CALLS["strict"]
+    stream = client.chat.completions.create(
+        model="strict", messages=[{"role": "user", "content": "hi there"}], stream=True,
+        extra_body={"provider": {"order": ["strict"]}},
+    )
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == "echo: hi there"
+    assert CALLS["strict"] == before + 1  # tried first, failed before any output, then gamma served
+
+
+def test_stream_failing_before_output_with_nothing_left_ends_with_the_error(client: openai.OpenAI) -> None:
+    """The last candidate streams at once, as without fallbacks: its failure is the stream's error event."""
+    stream = client.chat.completions.create(
+        model="strict", messages=[{"role": "user", "content": "hi"}], stream=True,
+        extra_body={"provider": {"only": ["strict"]}},
+    )
+    with pytest.raises(openai.APIError) as caught:
+        list(stream)
+    assert "device lost" in caught.value.message and "Traceback" not in caught.value.message
+
+
 def test_no_fallback_once_a_stream_has_started(client: openai.OpenAI) -> None:
     before = CALLS["second"]
     stream = client.chat.completions.create(
@@ -77,6 +101,24 @@ def test_no_fallback_once_a_stream_has_started(client: openai.OpenAI) -> None:
             received.append(chunk)
     assert received and {chunk.model for chunk in received} == {"stream-first"}
     assert CALLS["second"] == before
+
+
+def test_a_client_leaving_while_the_first_event_is_awaited_cancels_the_job(
+    gateway: Gateway, emulator: ServerThread, client: openai.OpenAI
+) -> None:
+    def in_progress() -> int:
+        health = httpx.get(f"{emulator.url}/v2/ep-first/health", headers={"authorization": RUNPOD_KEY}).json()
+        return int(health["jobs"]["inProgress"])
+
+    body = {"model": "stream-first", "models": ["stream-second"], "stream": True,
+            "messages": [{"role": "user", "content": "slow 6"}]}
+    with pytest.raises(httpx.ReadTimeout):  # headers wait for the first event; the client gives up first
+        httpx.post(f"{gateway.url}/v1/chat/completions", json=body,
+                   headers={"authorization": f"Bearer {client.api_key}"}, timeout=1.5)
+    deadline = time.monotonic() + 4
+    while in_progress():
+        assert time.monotonic() < deadline, "the job kept running after the client left"
+        time.sleep(0.1)
 
 
 def test_embeddings_fall_back(client: openai.OpenAI) -> None:
