@@ -147,3 +147,15 @@ def test_latency_is_measured_per_endpoint(gateway: Gateway, client: openai.OpenA
     board = gateway.services.health
     _until(lambda: board.get("ep-alpha") is not None and board.get("ep-alpha").latency_p50 is not None)
     assert 0 < board.get("ep-alpha").latency_p50 < 5  # type: ignore[union-attr,operator]
+
+
+def test_admin_sees_each_endpoints_health(gateway: Gateway, client: openai.OpenAI) -> None:
+    ask(client, model="duo", provider={"only": ["alpha"]})
+    admin = gateway.issue_key("or-route-admin", admin=True).key
+    _until(lambda: httpx.get(f"{gateway.url}/admin/routing/health", headers={"authorization": f"Bearer {admin}"})
+           .json()["endpoints"].get("ep-idle", {}).get("idle_workers") == 4)
+    body = httpx.get(f"{gateway.url}/admin/routing/health", headers={"authorization": f"Bearer {admin}"}).json()
+    alpha = body["endpoints"]["ep-alpha"]
+    assert alpha["jobs_in_queue"] == 0 and alpha["polled_at"] and alpha["cooling_until"] is None
+    denied = httpx.get(f"{gateway.url}/admin/routing/health", headers={"authorization": f"Bearer {client.api_key}"})
+    assert denied.status_code == 403
