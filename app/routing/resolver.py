@@ -10,6 +10,8 @@ from app.routing.preferences import DEFAULT_PREFS, ProviderPrefs
 from app.routing.schema import ModelRoute, Policy, RoutingConfig, Surface, SurfaceConfig
 from app.routing.selection import Choice, choose
 
+_VARIANTS = (":nitro", ":floor")
+
 
 class NoMatchingEndpoint(NotFound):
     """``provider.only``/``ignore`` left none of a model's endpoints (OpenRouter answers 404 too)."""
@@ -71,6 +73,12 @@ def resolve_model(
     if not name:
         raise InvalidRequest("you must provide a model parameter", param="model", code="missing_model")
     found = find_model(surface_cfg, name)
+    if found is None and name.endswith(_VARIANTS):
+        # OpenRouter's shortcuts: ``model:nitro`` sorts endpoints by throughput, ``model:floor`` by price.
+        base, _, variant = name.rpartition(":")
+        found = find_model(surface_cfg, base)
+        if found is not None and prefs.sort is None:
+            prefs = msgspec.structs.replace(prefs, sort="throughput" if variant == "nitro" else "price")
     if found is None:
         raise ModelNotFound(f"The model '{echo(name)}' does not exist or is not served on {surface}", param="model")
     slug, route = found

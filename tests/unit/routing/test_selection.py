@@ -129,3 +129,19 @@ def test_latency_p50_is_computed_off_the_request_path() -> None:
     assert board.entry("ep-a").latency_p50 is None
     board.refresh_latency()
     assert board.entry("ep-a").latency_p50 == 0.3
+
+
+def test_nitro_and_floor_variants_sort_a_models_endpoints() -> None:
+    from app.routing.loader import parse_routing
+    from app.routing.resolver import resolve_model
+
+    config = parse_routing(
+        "upstream: {api_key: k}\nsurfaces:\n  chat:\n    models:\n      m:\n"
+        "        endpoints: [{id: ep-a, name: alpha, weight: 5}, {id: ep-b, name: beta}]\n"
+    ).config
+    board = HealthBoard()
+    board.entry("ep-a").idle, board.entry("ep-b").idle = 0, 3
+    nitro = resolve_model(config, "chat", "m:nitro", board=board)
+    assert [r.provider for r in nitro.routes] == ["beta", "alpha"] and nitro.routes[0].public_model == "m"
+    floor = resolve_model(config, "chat", "m:floor", board=board)
+    assert [r.provider for r in floor.routes] == ["alpha", "beta"]  # one price: by weight
