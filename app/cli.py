@@ -166,6 +166,13 @@ def cmd_routing_check(args: argparse.Namespace) -> int:
     for surface, surface_cfg in config.surfaces.items():
         names = ", ".join(surface_cfg.models) or "no models"
         print(f"  {surface}: mode={surface_cfg.mode} default={surface_cfg.default_model} models: {names}")
+        for slug, route in surface_cfg.models.items():
+            if len(route.endpoints) > 1:  # several endpoints: how the choice will weigh them
+                shares = ", ".join(f"{ref.provider} (weight {ref.weight:g})" for ref in route.endpoints)
+                print(f"    {slug}: endpoints {shares}")
+    health = config.health
+    print(f"  health: /health every {health.poll_interval_s:g}s; cooling {health.cooling_s:g}s "
+          f"after {health.cooling_failures} failures in a row")
     print(f"  local endpoints: {', '.join(config.local.endpoints) or 'none'}")
     return 0
 

@@ -60,6 +60,8 @@ from app.realtime.hub import realtime_hub
 from app.realtime.protocol import ChannelSigner, local_app_secret
 from app.realtime.socket import pusher_socket
 from app.redis_guard import RedisGuard
+from app.routing.health import HealthBoard
+from app.routing.health_sync import HealthSync
 from app.routing.loader import LoadedRouting, load_routing
 from app.routing.reload import RoutingReloader
 from app.runtime import tune_gc
@@ -118,13 +120,15 @@ def build_services(settings: Settings, routing: LoadedRouting) -> Services:
     signer = Signer(settings.signing_secret)
     key_store = KeyStore(redis, keys)
     holder = RoutingHolder(routing)
+    health = HealthBoard(routing.config.health)
     return Services(
         settings=settings,
         routing=holder,
         redis=redis,
         keys=keys,
         signer=signer,
-        client=RunPodClient(timeout_s=routing.config.upstream.request_timeout_s),
+        client=RunPodClient(timeout_s=routing.config.upstream.request_timeout_s, observer=health.observe),
+        health=health,
         key_store=key_store,
         authenticator=Authenticator(
             key_store,
@@ -199,6 +203,10 @@ def create_app(
     events = EventHub(services, refresh=watcher.watch)
     pusher_hub = realtime_hub(services)
     reloader = RoutingReloader(services)
+    health_sync = HealthSync(
+        services.health, services.redis, services.keys, services.client, lambda: services.routing.config,
+        enabled=settings.local_upstream is None,
+    )
     mcp = McpServer()
 
     @asynccontextmanager
@@ -208,6 +216,7 @@ def create_app(
         background = [asyncio.create_task(watcher.run(stop)), asyncio.create_task(outbox.run(stop))]
         await reloader.start()  # subscribed to reload broadcasts before the first request
         background.append(asyncio.create_task(reloader.run(stop)))
+        background.append(asyncio.create_task(health_sync.run(stop)))
         try:
             yield
         finally:
@@ -254,6 +263,7 @@ def create_app(
     app_secret = settings.pusher_app_secret or local_app_secret(settings.signing_secret)
     app.state.channel_signer = ChannelSigner(settings.pusher_app_key, app_secret)
     app.state.reloader = reloader
+    app.state.health_sync = health_sync
     app.state.limiter = Limiter(services)
     app.state.ws_admission = KeyAdmission(settings.ws_per_key)
     return app

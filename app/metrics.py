@@ -34,3 +34,13 @@ WEBHOOK_DELIVERIES = Counter("dryapi_webhook_deliveries_total", "Client webhook 
 WEBSOCKETS = Gauge("dryapi_websocket_connections", "Open job WebSocket connections", multiprocess_mode="livesum")
 RATE_LIMITED = Counter("dryapi_rate_limited_total", "Requests refused by a rate limit", ["tier", "surface"])
 ROUTING_RELOADS = Counter("dryapi_routing_reloads_total", "routing.yaml reload attempts", ["result"])
+# Endpoint ids come from routing.yaml (bounded); reasons from app/routing/fallback.py.
+ENDPOINT_CHOSEN = Counter(
+    "dryapi_endpoint_chosen_total", "Requests served per chosen RunPod endpoint", ["surface", "endpoint"]
+)
+FALLBACKS = Counter(
+    "dryapi_fallbacks_total",
+    "Attempts passed over for the next endpoint or model (reason: unknown_model, no_endpoint, "
+    "no_matching_endpoint, cooling, upstream_429, upstream_5xx, unreachable, timeout)",
+    ["surface", "endpoint", "reason"],
+)

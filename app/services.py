@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from structlog.contextvars import bind_contextvars
@@ -15,8 +15,12 @@ from app.billing.ledger import Ledger
 from app.files import FileStore
 from app.jobs.records import JobRecord, JobStore
 from app.keys import KeyStore
+from app.metrics import ENDPOINT_CHOSEN
+from app.routing.fallback import serve_with_fallbacks
+from app.routing.health import HealthBoard
 from app.routing.loader import LoadedRouting
-from app.routing.resolver import Route, resolve
+from app.routing.preferences import DEFAULT_PREFS, ProviderPrefs, RoutingWishes
+from app.routing.resolver import ModelRoutes, Route, resolve_model
 from app.routing.schema import RoutingConfig, Surface
 from app.settings import Settings
 from app.signing import Signer
@@ -40,6 +44,7 @@ class RoutingHolder:
         self.loaded_at = time.time()
 
 
+T = TypeVar("T")
 OutputRenderer = Callable[["Services", JobRecord, Any], Awaitable[Any]]
 
 
@@ -60,6 +65,8 @@ class Services:
     # (``record.options["dialect"]``, default ``openai``): each dialect registers its renderer
     # when the app is built, so the engine never imports a dialect.
     output_renderers: dict[str, OutputRenderer] = field(default_factory=dict)
+    # Per-endpoint health the endpoint choice reads (app/routing/health.py; synced in the background).
+    health: HealthBoard = field(default_factory=HealthBoard)
 
     async def render_output(self, record: JobRecord, output: Any) -> Any:
         render = self.output_renderers[str(record.options.get("dialect", "openai"))]
@@ -74,8 +81,30 @@ class Services:
         signature = self.signer.sign("runpod-callback", nonce)
         return f"{self.settings.public_url}/v1/webhooks/runpod/{nonce}?sig={signature}"
 
-    def resolve(self, surface: Surface, model: str | None) -> Route:
-        route = resolve(self.routing.config, surface, model, local_upstream=self.settings.local_upstream)
+    def resolve_model(self, surface: Surface, model: str | None, prefs: ProviderPrefs = DEFAULT_PREFS) -> ModelRoutes:
+        return resolve_model(
+            self.routing.config, surface, model, local_upstream=self.settings.local_upstream, board=self.health,
+            prefs=prefs,
+        )
+
+    def resolve(self, surface: Surface, model: str | None, prefs: ProviderPrefs = DEFAULT_PREFS) -> Route:
+        """The endpoint for one attempt, chosen by weight and health (no fallback)."""
+        route = self.resolve_model(surface, model, prefs).routes[0]
         # Every later log line of this request names the model and endpoint.
         bind_contextvars(model=route.public_model, endpoint=route.endpoint_id)
+        ENDPOINT_CHOSEN.labels(surface=surface, endpoint=route.endpoint_id).inc()
         return route
+
+    async def serve(
+        self,
+        surface: Surface,
+        wishes: RoutingWishes,
+        attempt: Callable[[Route, bool], Awaitable[T]],
+        *,
+        timeouts: bool = True,
+    ) -> tuple[Route, T]:
+        """``attempt`` on the request's models and endpoints in turn (app/routing/fallback.py)."""
+        return await serve_with_fallbacks(
+            surface, wishes, lambda model: self.resolve_model(surface, model, wishes.prefs), attempt,
+            timeouts=timeouts,
+        )

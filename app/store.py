@@ -181,3 +181,21 @@ class Keys:
     @property
     def webhook_breaker_prefix(self) -> str:
         return f"{self.prefix}{{webhook}}:breaker:"
+
+    # endpoint health (app/routing/health_sync.py) --------------------------------------------
+
+    def health_lease(self, endpoint_id: str) -> str:
+        """Held by the replica polling the endpoint's RunPod /health this interval."""
+        return f"{self.prefix}health:lease:{endpoint_id}"
+
+    def health_state(self, endpoint_id: str) -> str:
+        """The endpoint's last /health answer (workers and jobs), JSON."""
+        return f"{self.prefix}health:state:{endpoint_id}"
+
+    def health_cool(self, endpoint_id: str) -> str:
+        """Present while the endpoint cools after repeated failures; expires when it ends."""
+        return f"{self.prefix}health:cool:{endpoint_id}"
+
+    def health_outcomes(self, endpoint_id: str, bucket: int) -> str:
+        """ok/failed counts of every replica's calls to the endpoint in one 10 s bucket."""
+        return f"{self.prefix}health:outcomes:{endpoint_id}:{bucket}"

@@ -1,7 +1,7 @@
 """A minimal, fast RunPod-compatible upstream for benchmarks (raw ASGI, no framework).
 
 Serves ``/v2/{endpoint}/openai/v1/embeddings`` and ``/openai/v1/chat/completions`` (plain and
-SSE), ``/run`` and ``/status/{id}`` (always IN_PROGRESS), answering instantly, so that what
+SSE), ``/run``, ``/status/{id}`` (always IN_PROGRESS) and ``/health``, answering instantly, so that what
 a benchmark measures is the gateway's own cost.
 Run: ``uvicorn bench.fast_upstream:app --port 9100 --http httptools --loop uvloop``.
 """
@@ -72,6 +72,11 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if path.endswith("/run"):
         payload = json.dumps({"id": str(uuid.uuid4()), "status": "IN_QUEUE"}).encode()
         await _json(send, payload)
+        return
+    if path.endswith("/health"):  # RunPod's shape: a few idle workers, nothing queued
+        health = {"jobs": {"completed": 0, "failed": 0, "inProgress": 0, "inQueue": 0, "retried": 0},
+                  "workers": {"idle": 2, "running": 0, "initializing": 0, "ready": 2, "throttled": 0}}
+        await _json(send, json.dumps(health).encode())
         return
     if "/status/" in path:
         job_id = path.rsplit("/", 1)[-1]

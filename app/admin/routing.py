@@ -1,8 +1,9 @@
-"""/admin/routing: the active routing config (secrets redacted) and an on-demand reload."""
+"""/admin/routing: the active routing config (secrets redacted), endpoint health, an on-demand reload."""
 
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -74,6 +75,27 @@ async def routing_status(state: State) -> dict[str, Any]:
     }
 
 
+@get("/health", summary="What this process knows of each RunPod endpoint's health")
+async def routing_health(state: State) -> dict[str, Any]:
+    """The endpoint choice's inputs (app/routing/health.py), as this process holds them now."""
+    services: Services = state.services
+    now = time.time()
+    endpoints = {
+        endpoint_id: {
+            "idle_workers": entry.idle,
+            "running_workers": entry.running,
+            "jobs_in_queue": entry.in_queue,
+            "jobs_in_progress": entry.in_progress,
+            "polled_at": _iso(entry.polled_at) if entry.polled_at else None,
+            "error_rate": round(entry.error_rate, 4),
+            "latency_p50_ms": round(entry.latency_p50 * 1000, 2) if entry.latency_p50 is not None else None,
+            "cooling_until": _iso(entry.cool_until) if entry.cool_until > now else None,
+        }
+        for endpoint_id, entry in sorted(services.health.endpoints.items())
+    }
+    return {"endpoints": endpoints}
+
+
 @post("/reload", status_code=200, summary="Reload routing.yaml now, in every process")
 async def routing_reload(state: State) -> Response[dict[str, Any]]:
     reloader: RoutingReloader = state.reloader
@@ -83,5 +105,8 @@ async def routing_reload(state: State) -> Response[dict[str, Any]]:
 
 
 routing_admin_router = Router(
-    path="/admin/routing", route_handlers=[routing_status, routing_reload], guards=[require_admin], tags=["admin"]
+    path="/admin/routing",
+    route_handlers=[routing_status, routing_health, routing_reload],
+    guards=[require_admin],
+    tags=["admin"],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Annotated, Any, Literal
 
@@ -27,7 +28,10 @@ from app.openai.bounds import (
     check_values,
 )
 from app.openai.chat_stream import relay_chat_stream
+from app.openai.fallbacks import opened_stream, released_on_timeout
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
+from app.routing.preferences import take_wishes
+from app.routing.resolver import Route
 from app.tasks.embeddings import estimated_tokens
 from app.upstream.worker_errors import output_error
 from app.usage import metered_stream, record, token_counts
@@ -115,36 +119,59 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     body = decode_object(raw)
     parsed = validate(body, ChatRequest)
     check_values(body)  # what the schema does not know still goes to the worker: bound it too
-    route = services.resolve("chat", parsed.model)
+    wishes = take_wishes(body)  # models/route/provider: the gateway's, never the worker's
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
-    mode = choose_mode(request, route, stream=bool(parsed.stream), webhook_url=webhook_url)
     body.pop("webhook_url", None)
-    body["model"] = route.upstream_model
-    billing = await charge.hold_for(services, principal, route, _quantities(parsed, body), task="chat")
+    quantities = _quantities(parsed, body)
     key_id = principal.key_id
-    if mode == "async":
-        job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
-        call = Call(services, request, principal, route)
-        digest = hashlib.sha256(raw).hexdigest()
-        hook = await job_webhook_url(services, principal, webhook_url)
-        options = {"billing": billing} if billing is not None else None
-        return await charge.paid_enqueue(services, key_id, billing, enqueue(
-            call, job_input, webhook_url=hook, digest=digest, stream=bool(parsed.stream), options=options))
-    if mode == "stream":
-        stack = AsyncExitStack()
-        chunks = await charge.paid(services, key_id, billing, stack.enter_async_context(
-            services.client.openai_stream(route, "chat/completions", body, route.sync_timeout_s)
-        ))
-        relayed = metered_stream(relay_chat_stream(chunks, stack, route.public_model), services, key_id)
-        return Stream(
-            charge.billed_stream(relayed, services, key_id, route, billing) if billing is not None else relayed,
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
-        )
-    content = await charge.paid(services, key_id, billing, unless_disconnected(
-        request, services.client.openai_json(route, "chat/completions", body, route.sync_timeout_s)
-    ))
-    completion = public_completion(content, route.public_model)
-    await charge.settle_output(services, key_id, route, billing, msgspec.json.decode(completion))
-    record(services, principal.key_id, "chat", token_counts(completion))
-    return Response(content=completion, media_type="application/json")
+
+    async def attempt(route: Route, last: bool) -> tuple[Response[Any] | bytes, dict[str, Any] | None]:
+        """One model on one endpoint, up to the point where output would reach the client."""
+        mode = choose_mode(request, route, stream=bool(parsed.stream), webhook_url=webhook_url)
+        body["model"] = route.upstream_model
+        billing = await charge.hold_for(services, principal, route, quantities, task="chat")
+        if mode == "async":
+            job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
+            call = Call(services, request, principal, route)
+            digest = hashlib.sha256(raw).hexdigest()
+            hook = await job_webhook_url(services, principal, webhook_url)
+            options = {"billing": billing} if billing is not None else None
+            return await charge.paid_enqueue(services, key_id, billing, enqueue(
+                call, job_input, webhook_url=hook, digest=digest, stream=bool(parsed.stream), options=options)), billing
+        if mode == "stream":
+            stack = AsyncExitStack()
+
+            async def first_event() -> AsyncIterator[bytes]:
+                try:
+                    opened = await stack.enter_async_context(
+                        services.client.openai_stream(route, "chat/completions", body, route.sync_timeout_s))
+                    # With somewhere to fall back to, the first event decides before the client sees a
+                    # byte (headers wait for it); the last candidate answers at once, as without fallbacks.
+                    return opened if last else await opened_stream(opened)
+                except BaseException:
+                    await stack.aclose()
+                    raise
+
+            opening = first_event() if last else unless_disconnected(request, first_event())
+            chunks = await released_on_timeout(services, key_id, billing, charge.paid(
+                services, key_id, billing, opening))
+            relayed = metered_stream(relay_chat_stream(chunks, stack, route.public_model), services, key_id)
+            return Stream(
+                charge.billed_stream(relayed, services, key_id, route, billing) if billing is not None else relayed,
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            ), billing
+
+        async def completion() -> bytes:
+            content = await services.client.openai_json(route, "chat/completions", body, route.sync_timeout_s)
+            return public_completion(content, route.public_model)  # an error output falls back too
+
+        return await released_on_timeout(services, key_id, billing, charge.paid(
+            services, key_id, billing, unless_disconnected(request, completion()))), billing
+
+    route, (answer, billing) = await services.serve("chat", wishes, attempt)
+    if not isinstance(answer, bytes):
+        return answer
+    await charge.settle_output(services, key_id, route, billing, msgspec.json.decode(answer))
+    record(services, principal.key_id, "chat", token_counts(answer))
+    return Response(content=answer, media_type="application/json")

@@ -23,7 +23,10 @@ from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import MAX_DIMENSIONS, MAX_TOKEN_ID, MAX_TOKENS_PER_INPUT, check_values
+from app.openai.fallbacks import released_on_timeout
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
+from app.routing.preferences import take_wishes
+from app.routing.resolver import Route
 from app.tasks.embeddings import estimated_tokens
 from app.upstream.worker_errors import output_error
 from app.usage import record, token_counts
@@ -110,30 +113,42 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     parsed = validate(body, EmbeddingsRequest)
     check_input(parsed.input)
     check_values(body, skip=_SCHEMA_BOUNDED)
-    route = services.resolve("embeddings", parsed.model)
+    wishes = take_wishes(body)  # models/route/provider: the gateway's, never the worker's
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
-    mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
     body.pop("webhook_url", None)
-    body["model"] = route.upstream_model
     body["encoding_format"] = "float"
     as_base64 = parsed.encoding_format == "base64"
     items = [parsed.input] if isinstance(parsed.input, str) else parsed.input
     # Texts are estimated; token ids count as sent (a bare id is one token, a list its length).
     tokens = sum(estimated_tokens(i) if isinstance(i, str) else len(i) if isinstance(i, list) else 1 for i in items)
-    billing = await charge.hold_for(services, principal, route, {"tokens": float(tokens)}, task="embeddings")
-    if mode == "async":
-        job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
-        return await charge.paid_enqueue(services, principal.key_id, billing, enqueue(
-            Call(services, request, principal, route),
-            job_input,
-            webhook_url=await job_webhook_url(services, principal, webhook_url),
-            digest=hashlib.sha256(raw).hexdigest(),
-            options={"encoding_format": parsed.encoding_format or "float"} | ({"billing": billing} if billing else {}),
-        ))
-    content = await charge.paid(services, principal.key_id, billing, unless_disconnected(
-        request, services.client.openai_json(route, "embeddings", body, route.sync_timeout_s)
-    ))
-    await charge.settle_output(services, principal.key_id, route, billing, {"usage": _usage(content)})
+    key_id = principal.key_id
+
+    async def attempt(route: Route, last: bool) -> tuple[Response[Any] | bytes, dict[str, Any] | None]:
+        mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
+        body["model"] = route.upstream_model
+        billing = await charge.hold_for(services, principal, route, {"tokens": float(tokens)}, task="embeddings")
+        if mode == "async":
+            job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
+            return await charge.paid_enqueue(services, key_id, billing, enqueue(
+                Call(services, request, principal, route),
+                job_input,
+                webhook_url=await job_webhook_url(services, principal, webhook_url),
+                digest=hashlib.sha256(raw).hexdigest(),
+                options={"encoding_format": parsed.encoding_format or "float"} | _billed(billing),
+            )), billing
+
+        async def vectors() -> bytes:
+            content = await services.client.openai_json(route, "embeddings", body, route.sync_timeout_s)
+            public_embeddings(content, route.public_model, as_base64=False)  # an error output falls back too
+            return content
+
+        return await released_on_timeout(services, key_id, billing, charge.paid(
+            services, key_id, billing, unless_disconnected(request, vectors()))), billing
+
+    route, (content, billing) = await services.serve("embeddings", wishes, attempt)
+    if not isinstance(content, bytes):
+        return content
+    await charge.settle_output(services, key_id, route, billing, {"usage": _usage(content)})
     embeddings = public_embeddings(content, route.public_model, as_base64=as_base64)
     record(services, principal.key_id, "embeddings", token_counts(embeddings, embeddings=True))
     return Response(content=embeddings, media_type="application/json")
@@ -146,3 +161,7 @@ def _usage(content: bytes) -> Any:
     except msgspec.DecodeError:
         return None
     return body.get("usage") if isinstance(body, dict) else None
+
+
+def _billed(billing: dict[str, Any] | None) -> dict[str, Any]:
+    return {"billing": billing} if billing else {}

@@ -29,7 +29,8 @@ from app.openai.bounds import INT64_MAX, check_values
 from app.openai.handler_fields import IMAGES_FIELDS
 from app.openai.tasks import passed_through, task_input, validate_form
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
-from app.routing.resolver import find_model
+from app.routing.preferences import take_wishes
+from app.routing.resolver import Route, find_model
 from app.services import Services
 from app.tasks.images import IMG2IMG, TXT2IMG, Img2Img, Txt2Img
 from app.tasks.spec import TaskSpec, Uploads
@@ -149,35 +150,55 @@ async def generate_images(request: Request[Any, Any, Any]) -> Response[Any]:
     body = decode_object(raw)
     parsed = validate(body, ImagesRequest)
     check_values(body)  # pass_through fields reach the worker as sent
-    route = services.resolve("images", parsed.model)
+    wishes = take_wishes(body)  # models/route/provider: the gateway's, never the worker's
     size = parse_size(parsed.size)
-    params = Txt2Img(
-        model=route.public_model,
-        prompt=parsed.prompt,
-        negative_prompt=parsed.negative_prompt,
-        seed=parsed.seed,
-        steps=parsed.steps,
-        guidance=parsed.guidance_scale,
-        num_images=parsed.n,
-        width=size.get("width"),
-        height=size.get("height"),
-    )
-    job_input = task_input(services, TXT2IMG, params, route, {}) | passed_through(body, route)
-    call = Call(services, request, principal, route)
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
     response_format = parsed.response_format or "url"
-    mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
-    billing = await _hold(call, TXT2IMG, params, {})
-    if mode == "async":
-        return await charge.paid_enqueue(services, principal.key_id, billing, enqueue(
-            call,
-            job_input,
-            webhook_url=await job_webhook_url(services, principal, webhook_url),
-            digest=hashlib.sha256(raw).hexdigest(),
-            # The size travels with the job so usage can count its pixels when it finishes.
-            options={"response_format": response_format, "size": size} | _billed(billing),
-        ))
-    return await _run(call, job_input, response_format, size, billing)
+
+    async def attempt(route: Route, last: bool) -> tuple[Response[Any] | Any, Call, dict[str, Any] | None]:
+        params = Txt2Img(
+            model=route.public_model,
+            prompt=parsed.prompt,
+            negative_prompt=parsed.negative_prompt,
+            seed=parsed.seed,
+            steps=parsed.steps,
+            guidance=parsed.guidance_scale,
+            num_images=parsed.n,
+            width=size.get("width"),
+            height=size.get("height"),
+        )
+        job_input = task_input(services, TXT2IMG, params, route, {}) | passed_through(body, route)
+        call = Call(services, request, principal, route)
+        mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
+        billing = await _hold(call, TXT2IMG, params, {})
+        if mode == "async":
+            return await charge.paid_enqueue(services, principal.key_id, billing, enqueue(
+                call,
+                job_input,
+                webhook_url=await job_webhook_url(services, principal, webhook_url),
+                digest=hashlib.sha256(raw).hexdigest(),
+                # The size travels with the job so usage can count its pixels when it finishes.
+                options={"response_format": response_format, "size": size} | _billed(billing),
+            )), call, billing
+        options = {"response_format": response_format} | _billed(billing)
+        work = run_sync(call, job_input, options, IMAGES_FIELDS)
+        output = await charge.paid(services, principal.key_id, billing, work)
+        return _Output(output), call, billing
+
+    # A job past its sync wait keeps running upstream (and is followed): timeouts never fall back.
+    _, (answer, call, billing) = await services.serve("images", wishes, attempt, timeouts=False)
+    if isinstance(answer, _Output):
+        return await _finish(call, answer.value, response_format, size, billing)
+    return answer  # type: ignore[no-any-return]
+
+
+class _Output:
+    """A sync job's output, told apart from an async answer."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 async def _hold(call: Call, spec: TaskSpec, params: Txt2Img, uploads: Uploads) -> dict[str, Any] | None:
@@ -194,10 +215,16 @@ def _billed(billing: dict[str, Any] | None) -> dict[str, Any]:
 async def _run(
     call: Call, job_input: dict[str, Any], response_format: str, size: dict[str, int], billing: dict[str, Any] | None
 ) -> Response[Any]:
-    key_id = call.principal.key_id
     options = {"response_format": response_format} | _billed(billing)
-    output = await charge.paid(call.services, key_id, billing, run_sync(call, job_input, options, IMAGES_FIELDS))
-    await charge.settle_output(call.services, key_id, call.route, billing, output)
+    output = await charge.paid(call.services, call.principal.key_id, billing,
+                               run_sync(call, job_input, options, IMAGES_FIELDS))
+    return await _finish(call, output, response_format, size, billing)
+
+
+async def _finish(
+    call: Call, output: Any, response_format: str, size: dict[str, int], billing: dict[str, Any] | None
+) -> Response[Any]:
+    await charge.settle_output(call.services, call.principal.key_id, call.route, billing, output)
     images = await to_openai(call.services, output, response_format)
     record(call.services, call.principal.key_id, "images", image_counts(output, len(images["data"]), size))
     return Response(content=msgspec.json.encode(images), media_type="application/json")

@@ -22,6 +22,7 @@ from app.routing.schema import (
     LIMITED_ROUTES,
     SURFACES,
     BillingConfig,
+    HealthConfig,
     LimitsConfig,
     LocalConfig,
     LocalEndpoint,
@@ -129,6 +130,7 @@ def _validate(raw: Any, problems: list[tuple[str, str]]) -> RoutingConfig | None
             surfaces[str(name)] = surface
     limits = _validate_limits(raw.get("limits") or {}, problems)
     billing = _convert(raw.get("billing") or {}, BillingConfig, "billing", problems)
+    health = _convert(raw.get("health") or {}, HealthConfig, "health", problems)
     if problems:
         return None
     return RoutingConfig(
@@ -137,6 +139,7 @@ def _validate(raw: Any, problems: list[tuple[str, str]]) -> RoutingConfig | None
         local=local or LocalConfig(),
         limits=limits or LimitsConfig(),
         billing=billing or BillingConfig(),
+        health=health or HealthConfig(),
     )
 
 

@@ -240,8 +240,23 @@ class BillingConfig(_Strict, frozen=True):
     tiers: dict[str, BillingTier] = {}
 
 
+class HealthConfig(_Strict, frozen=True):
+    """How the gateway judges a model's endpoints (app/routing/health.py)."""
+
+    # RunPod's /health is polled per endpoint at most this often, by one replica (a Redis lease).
+    poll_interval_s: Annotated[float, msgspec.Meta(ge=0.2, le=300)] = 5.0
+    # This many failures in a row (429, 5xx, timeouts) take an endpoint out of rotation ...
+    cooling_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 3
+    # ... for this long, on every replica; then it is tried again.
+    cooling_s: Annotated[float, msgspec.Meta(ge=1, le=3600)] = 30.0
+    # The error rate that lowers an endpoint's weight is counted over this window.
+    error_window_s: Annotated[float, msgspec.Meta(ge=10, le=3600)] = 60.0
+
+
 class RoutingConfig(_Strict, frozen=True):
     upstream: Upstream = Upstream()
+    # Endpoint health: polling, cooling, error window.
+    health: HealthConfig = HealthConfig()
     surfaces: dict[Surface, SurfaceConfig] = {}
     local: LocalConfig = LocalConfig()
     # Per-key rate limit tiers (app/limits.py enforces them).

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -108,10 +108,16 @@ def _api_message(content: bytes) -> str:
     return text.strip()[:_MAX_DETAIL]
 
 
+# (endpoint id, operation, status or "timeout"/"unreachable", seconds): each call's outcome, for
+# endpoint health (app/routing/health.py). Called on the request path: must not do I/O.
+Observer = Callable[[str, str, str, float], None]
+
+
 class RunPodClient:
-    def __init__(self, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, *, timeout_s: float = 30.0, observer: Observer | None = None) -> None:
         self._timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
+        self.observer = observer
 
     def _client(self) -> aiohttp.ClientSession:
         # Created on first use so it binds to the serving event loop.
@@ -184,7 +190,10 @@ class RunPodClient:
             raise
         finally:
             endpoint, operation = labels or call_labels(url)
-            record_upstream(endpoint, operation, status, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            record_upstream(endpoint, operation, status, elapsed)
+            if self.observer is not None:
+                self.observer(endpoint, operation, status, elapsed)
 
     async def call_json(
         self,
@@ -293,13 +302,17 @@ class RunPodClient:
                 )
             except TimeoutError:
                 status = "timeout"
+                self._observe_failure(route, path, status)
                 raise UpstreamTimeout("RunPod did not answer in time") from None
             except aiohttp.ClientError as exc:
                 status = "unreachable"
+                self._observe_failure(route, path, status)
                 raise _unreachable(exc) from None
             finally:
                 add_upstream_time(time.perf_counter() - started)
             status = str(response.status)
+            if self.observer is not None:  # judged when the stream opens (time to headers)
+                self.observer(route.endpoint_id, _openai_operation(path), status, time.perf_counter() - started)
             try:
                 if response.status >= 400:
                     content = await response.read()
@@ -311,6 +324,11 @@ class RunPodClient:
         finally:
             operation = f"{_openai_operation(path)}.stream"
             record_upstream(route.endpoint_id, operation, status, time.perf_counter() - started, waited=False)
+
+
+    def _observe_failure(self, route: Route, path: str, status: str) -> None:
+        if self.observer is not None:
+            self.observer(route.endpoint_id, _openai_operation(path), status, 0.0)
 
 
 def _openai_operation(path: str) -> str:

@@ -39,6 +39,13 @@ def _decode_structured(text: str) -> Any:
     return value if isinstance(value, dict | list) else None
 
 
+def _without_traceback(text: str) -> str:
+    """An exception in a generator handler (``handler: ...``): its message, never the traceback."""
+    if text.startswith("handler: "):
+        return text.removeprefix("handler: ").split(_GENERATOR_TRACEBACK, 1)[0].strip()
+    return text
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE] + "..."
 
@@ -51,9 +58,8 @@ def worker_error(error: Any) -> GatewayError:
             decoded = _decode_structured(text)
             if decoded is not None:
                 return worker_error(decoded)
-        if text.startswith("handler: "):  # an exception in a generator: never show the traceback
-            text = text.removeprefix("handler: ").split(_GENERATOR_TRACEBACK, 1)[0].strip()
-        return UpstreamError(_clip(text) or "The worker failed without a message", code="worker_error")
+        return UpstreamError(_clip(_without_traceback(text)) or "The worker failed without a message",
+                             code="worker_error")
     if isinstance(error, list):
         parts = [worker_error(item).message for item in error] or ["The worker failed"]
         return UpstreamError(_clip("; ".join(parts)), code="worker_error")
@@ -70,7 +76,8 @@ def worker_error(error: Any) -> GatewayError:
             inner = _decode_structured(raw_message.strip())
             if isinstance(inner, dict) and ("type" in inner or "error" in inner or "error_message" in inner):
                 return worker_error(inner)
-        message = _clip(str(raw_message or error.get("detail") or "The worker failed"))
+        # RunPod's stream relays a generator's exception as such a message, traceback included.
+        message = _clip(_without_traceback(str(raw_message or error.get("detail") or "The worker failed")))
         error_type = error.get("type")
         code = error.get("code")
         if error_type == "invalid_request_error" or (error.get("object") == "error" and code in (400, 422, "400")):

@@ -34,3 +34,12 @@ def test_http_statuses() -> None:
     assert isinstance(throttled, Unavailable) and throttled.headers["Retry-After"] == "9"
     assert "RUNPOD_API_KEY" in error_from_status(401, b"").message
     assert error_from_status(500, b"oops").status_code == 502
+
+
+def test_a_generator_traceback_in_an_error_object_is_cut() -> None:
+    # RunPod's OpenAI stream relays a generator handler's exception as an error event's message.
+    from app.upstream.worker_errors import worker_error as _worker_error
+
+    error = _worker_error({"error": {"message": "handler: CUDA error \ntraceback: Traceback (most recent call last):",
+                                     "type": "server_error"}})
+    assert error.message == "CUDA error"
