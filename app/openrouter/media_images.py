@@ -1,0 +1,128 @@
+"""POST /api/v1/images: OpenRouter's image generation body over the images surface.
+
+The body becomes the same ``txt2img`` task the OpenAI route builds (``app/openai/images.py``:
+its hold, its run and its settlement), always answered at once with the images as base64,
+because OpenRouter's image API has no async or URL form.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, post
+
+from app.errors import InvalidRequest
+from app.jobs.runner import Call
+from app.limits import rate_headers
+from app.openai._request import admit, decode_object, validate
+from app.openai.bounds import INT64_MAX, check_values
+from app.openai.images import _hold, _run
+from app.openai.tasks import passed_through, task_input
+from app.openrouter import media_sizes
+from app.routing.resolver import Route, find_model
+from app.services import Services
+from app.tasks.images import TXT2IMG, Txt2Img
+from app.tasks.media_sniff import sniff
+from app.tasks.uploads import CONTENT_TYPES
+
+PATH = "/api/v1/images"
+
+
+class ImageGenerationRequest(msgspec.Struct):
+    """OpenRouter's ``ImageGenerationRequest``; routing and tracing keys are accepted and unused."""
+
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+    n: Annotated[int, msgspec.Meta(ge=1, le=8)] | None = None
+    size: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    aspect_ratio: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    resolution: Literal["512", "768", "1K", "1.5K", "2K", "4K"] | None = None
+    seed: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] | None = None
+    # What the worker writes is reported per image as ``media_type``; these are not converted.
+    output_format: Literal["png", "jpeg", "webp", "svg"] | None = None
+    output_compression: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
+    quality: str | None = None
+    background: str | None = None
+    input_references: list[Any] | None = None
+    stream: bool | None = None
+
+
+def _dimensions(services: Services, route: Route, parsed: ImageGenerationRequest) -> dict[str, int]:
+    found = find_model(services.routing.config.surfaces["images"], route.public_model)
+    aspect = media_sizes.ratio(parsed.aspect_ratio)
+    tier: str | None = parsed.resolution
+    if parsed.size is not None and parsed.size != "auto":
+        explicit = media_sizes.pixels(parsed.size)
+        if explicit is not None:
+            media_sizes.check_pixels_agree(*explicit, tier_long=media_sizes.IMAGE_TIERS.get(tier or ""),
+                                           aspect=aspect)
+            return {"width": explicit[0], "height": explicit[1]}
+        if parsed.size not in media_sizes.IMAGE_TIERS:
+            raise InvalidRequest("size must be a tier (1K, 2K, 4K) or WIDTHxHEIGHT, e.g. 1024x1024", param="size")
+        tier = parsed.size
+    if found is None:  # a model outside the catalogue: sizes in pixels only
+        return {}
+    long = media_sizes.IMAGE_TIERS[tier] if tier else None
+    chosen = media_sizes.sides(found[1], long=long, aspect=aspect)
+    return {"width": chosen[0], "height": chosen[1]} if chosen else {}
+
+
+def _usage(usage: Any) -> dict[str, Any] | None:
+    """OpenRouter's image usage (token counts are required; images have none) from OpenAI's."""
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens", usage.get("input_tokens", 0))
+    completion = usage.get("completion_tokens", usage.get("output_tokens", 0))
+    shaped: dict[str, Any] = {
+        "prompt_tokens": prompt if isinstance(prompt, int) else 0,
+        "completion_tokens": completion if isinstance(completion, int) else 0,
+    }
+    shaped["total_tokens"] = shaped["prompt_tokens"] + shaped["completion_tokens"]
+    if isinstance(usage.get("cost"), int | float):
+        shaped["cost"] = usage["cost"]
+    return shaped
+
+
+def to_openrouter(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's b64 images body as OpenRouter's: each image gains its sniffed ``media_type``."""
+    data = []
+    for item in body.get("data") or []:
+        encoded = str(item.get("b64_json", ""))
+        kind = sniff(base64.b64decode(encoded[:88]))  # 88 characters: the first 64 bytes
+        data.append({"b64_json": encoded} | ({"media_type": CONTENT_TYPES[kind]} if kind in CONTENT_TYPES else {}))
+    shaped: dict[str, Any] = {"created": body.get("created"), "data": data}
+    usage = _usage(body.get("usage"))
+    if usage is not None:
+        shaped["usage"] = usage
+    return shaped
+
+
+@post(
+    PATH,
+    summary="Generate images (OpenRouter)",
+    description="OpenRouter's image generation: `prompt`, `model`, `n`, `size` (a tier or WIDTHxHEIGHT), "
+    "`aspect_ratio`, `resolution`, `seed`; answers `{created, data: [{b64_json, media_type}]}` at once.",
+    tags=["openrouter"],
+    status_code=200,
+    middleware=[rate_headers],
+)
+async def openrouter_images(request: Request[Any, Any, Any]) -> Response[Any]:
+    services, principal = await admit(request, "images")
+    body = decode_object(await request.body())
+    parsed = validate(body, ImageGenerationRequest)
+    check_values(body)  # pass_through fields reach the worker as sent
+    if parsed.input_references:
+        raise InvalidRequest("input_references is not supported here: edit images with POST /v1/images/edits",
+                             param="input_references")
+    route = services.resolve("images", parsed.model)
+    size = _dimensions(services, route, parsed)
+    params = Txt2Img(model=route.public_model, prompt=parsed.prompt, seed=parsed.seed, num_images=parsed.n,
+                     width=size.get("width"), height=size.get("height"))
+    job_input = task_input(services, TXT2IMG, params, route, {}) | passed_through(body, route)
+    call = Call(services, request, principal, route)
+    billing = await _hold(call, TXT2IMG, params, {})
+    answered = await _run(call, job_input, "b64_json", size, billing)
+    shaped = to_openrouter(msgspec.json.decode(answered.content))
+    return Response(content=msgspec.json.encode(shaped), media_type="application/json")
