@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, Response, post
 
+from app.docs.tags import TAG_OPENAI
 from app.errors import InvalidRequest
 from app.jobs.runner import Call
 from app.limits import rate_headers
@@ -104,7 +105,7 @@ def to_openrouter(body: dict[str, Any]) -> dict[str, Any]:
     summary="Generate images (OpenRouter)",
     description="OpenRouter's image generation: `prompt`, `model`, `n`, `size` (a tier or WIDTHxHEIGHT), "
     "`aspect_ratio`, `resolution`, `seed`; answers `{created, data: [{b64_json, media_type}]}` at once.",
-    tags=["openrouter"],
+    tags=[TAG_OPENAI],
     status_code=200,
     middleware=[rate_headers],
 )
