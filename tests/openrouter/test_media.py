@@ -1,0 +1,369 @@
+"""OpenRouter's media routes through the official ``openrouter`` SDK, against a real gateway (the
+shipped routing.yaml, billing on) and the emulator running contract-following fake workers:
+images, transcription from ``input_audio``, speech, and the async video job round trip. Each
+charges what its /v1 (or native) twin charges. Bad media inputs are a 400 naming the field."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import struct
+import time
+import wave
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import msgspec
+import openai
+import pytest
+from openrouter import OpenRouter
+from openrouter.utils import BackoffStrategy, RetryConfig
+
+from app.emulator import EmulatorEndpoint, create_emulator_app
+from tests.billing.conftest import INITIAL_USD, Client, new_key, start_billing_gateway
+from tests.gateway.conftest import RUNPOD_KEY, Gateway
+from tests.openrouter import media_workers
+from tests.support.servers import ServerThread
+
+NO_RETRIES = RetryConfig("none", BackoffStrategy(1, 1, 1, 1), False)
+
+
+@pytest.fixture(scope="session")
+def media_emulator() -> Iterator[ServerThread]:
+    endpoints = {
+        "img-ep": EmulatorEndpoint(handler="tests.native.workers:images", concurrency=4),
+        "stt-ep": EmulatorEndpoint(handler="tests.native.workers:transcribe", concurrency=2),
+        "media-ep": EmulatorEndpoint(handler="tests.openrouter.media_workers:media", concurrency=4),
+    }
+    server = ServerThread(create_emulator_app(endpoints, api_key=RUNPOD_KEY)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def media_gateway(media_emulator: ServerThread, redis_url: str, redis_prefix: str) -> Iterator[Gateway]:
+    gw = start_billing_gateway(f"{media_emulator.url}/v2", redis_url, f"{redis_prefix}ormedia:")
+    yield gw
+    gw.server.stop()
+
+
+class Tenant:
+    """One fresh key with the starting balance: the OpenRouter SDK, the openai SDK, raw HTTP."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        key, key_id = new_key(gateway)
+        self.key = key
+        self.account = Client(gateway, key, key_id)
+        self.sdk = OpenRouter(api_key=key, server_url=f"{gateway.url}/api/v1", retry_config=NO_RETRIES,
+                              timeout_ms=30_000)
+        self.openai = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
+        self.http = httpx.Client(base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+    def spent(self) -> float:
+        return round(INITIAL_USD - self.account.balance(), 6)
+
+    def close(self) -> None:
+        self.account.http.close()
+        self.http.close()
+        self.openai.close()
+
+
+@pytest.fixture
+def media_tenant(media_gateway: Gateway) -> Iterator[Tenant]:
+    tenant = Tenant(media_gateway)
+    yield tenant
+    tenant.close()
+
+
+@pytest.fixture
+def media_twin(media_gateway: Gateway) -> Iterator[Tenant]:
+    """A second key, for the same request on the /v1 (or native) twin route."""
+    tenant = Tenant(media_gateway)
+    yield tenant
+    tenant.close()
+
+
+def wav_bytes(seconds: float = 0.25, rate: int = 16_000) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(i / 5))) for i in range(int(seconds * rate))))
+    return buffer.getvalue()
+
+
+def error_param(response: httpx.Response) -> str | None:
+    """The field an error names, in OpenAI's shape (``param``) or OpenRouter's (``metadata.param``)."""
+    error: dict[str, Any] = response.json()["error"]
+    param = error.get("param") or (error.get("metadata") or {}).get("param")
+    return str(param) if param is not None else None
+
+
+# Images ------------------------------------------------------------------------------------------
+
+
+def test_images_answer_openrouters_response_and_charge_the_v1_price(
+    media_tenant: Tenant, media_twin: Tenant
+) -> None:
+    reply = media_tenant.sdk.images.generate(model="Flux1schnell", prompt="a lighthouse", size="512x512", seed=3)
+    assert reply.created > 0 and len(reply.data) == 1
+    image = base64.b64decode(reply.data[0].b64_json)
+    assert image.startswith(b"\x89PNG") and reply.data[0].media_type == "image/png"
+    media_twin.openai.images.generate(model="Flux1schnell", prompt="a lighthouse", size="512x512",
+                                      response_format="b64_json", extra_body={"seed": 3})
+    assert media_tenant.spent() == media_twin.spent() == 0.00136
+
+
+def test_image_tiers_and_aspect_ratios_become_sides_on_the_models_grid(media_tenant: Tenant) -> None:
+    # 1K at 16:9 is 1024 x 576 (a multiple of Flux's 8-pixel step).
+    reply = media_tenant.sdk.images.generate(model="Flux1schnell", prompt="wide", resolution="1K",
+                                             aspect_ratio="16:9", n=2)
+    assert reply.data
+    # Priced per 512x512 at 0.00136 for each of the two images asked: the 1024 x 576 sides were used.
+    assert media_tenant.spent() == round(2 * 0.00136 * 1024 * 576 / 262144, 6)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"prompt": "x"}, "model"),
+        ({"model": "Flux1schnell", "prompt": ""}, "prompt"),
+        ({"model": "Flux1schnell", "prompt": "x", "size": "huge"}, "size"),
+        ({"model": "Flux1schnell", "prompt": "x", "size": "4096x4096"}, "size"),  # above the model's 2048
+        ({"model": "Flux1schnell", "prompt": "x", "aspect_ratio": "wide"}, "aspect_ratio"),
+        ({"model": "Flux1schnell", "prompt": "x", "size": "1024x1024", "aspect_ratio": "16:9"}, "aspect_ratio"),
+        ({"model": "Flux1schnell", "prompt": "x", "n": 9}, "n"),
+        ({"model": "Flux1schnell", "prompt": "x", "input_references": [{"type": "image_url"}]}, "input_references"),
+    ],
+)
+def test_bad_image_requests_are_400s_naming_the_field(
+    media_tenant: Tenant, body: dict[str, Any], param: str
+) -> None:
+    response = media_tenant.http.post("/api/v1/images", json=body)
+    assert response.status_code == 400, response.text
+    assert error_param(response) == param
+    assert media_tenant.spent() == 0
+
+
+def test_an_unknown_image_model_is_a_404(media_tenant: Tenant) -> None:
+    response = media_tenant.http.post("/api/v1/images", json={"model": "nope", "prompt": "x"})
+    assert response.status_code == 404, response.text
+
+
+# Transcription -----------------------------------------------------------------------------------
+
+
+def test_input_audio_is_transcribed_like_an_upload_and_charged_alike(
+    media_tenant: Tenant, media_twin: Tenant
+) -> None:
+    audio = wav_bytes()
+    reply = media_tenant.sdk.stt.create_transcription(
+        model="WhisperLargeV3", input_audio={"data": base64.b64encode(audio).decode(), "format": "wav"})
+    # The fake Whisper names the bytes it was given: the decoded WAV reached it whole.
+    assert reply.text == f"bytes{len(audio)} second line"
+    twin = media_twin.openai.audio.transcriptions.create(model="WhisperLargeV3", file=("a.wav", audio))
+    assert twin.text == reply.text
+    assert media_tenant.spent() == media_twin.spent() > 0
+
+
+def test_verbose_json_segments_validate_against_openrouters_model(media_tenant: Tenant) -> None:
+    audio = wav_bytes(0.1)
+    reply = media_tenant.sdk.stt.create_transcription(
+        model="WhisperLargeV3", response_format="verbose_json",
+        input_audio={"data": "data:audio/wav;base64," + base64.b64encode(audio).decode(), "format": "wav"})
+    assert reply.segments is not None and [s.id for s in reply.segments] == [0, 1]
+    assert reply.duration == 62.25
+
+
+def test_multipart_upload_through_the_sdk(media_tenant: Tenant) -> None:
+    audio = wav_bytes(0.1)
+    reply = media_tenant.sdk.stt.create_transcription_multipart(
+        model="WhisperLargeV3", file={"file_name": "a.wav", "content": audio, "content_type": "audio/wav"})
+    assert reply.text == f"bytes{len(audio)} second line"
+
+
+def test_the_v1_route_takes_input_audio_too(media_tenant: Tenant) -> None:
+    audio = wav_bytes(0.1)
+    response = media_tenant.http.post("/v1/audio/transcriptions", json={
+        "model": "WhisperLargeV3", "input_audio": {"data": base64.b64encode(audio).decode(), "format": "wav"}})
+    assert response.status_code == 200, response.text
+    assert response.json()["text"] == f"bytes{len(audio)} second line"
+
+
+@pytest.mark.parametrize(
+    ("input_audio", "status", "param"),
+    [
+        ({"data": "not base64!!", "format": "wav"}, 400, "input_audio.data"),
+        ({"data": base64.b64encode(b"plain text, no audio here at all").decode(), "format": "wav"}, 400,
+         "input_audio.data"),
+        ({"data": base64.b64encode(wav_bytes(0.05)).decode(), "format": "mp3"}, 400, "input_audio.format"),
+        ({"data": base64.b64encode(wav_bytes(0.05)).decode(), "format": "midi"}, 400, "input_audio.format"),
+        ({"data": "", "format": "wav"}, 400, "input_audio.data"),
+        ({"format": "wav"}, 400, "input_audio.data"),
+        ("UklGRg==", 400, "input_audio"),
+    ],
+)
+def test_bad_input_audio_is_refused_naming_the_field(
+    media_tenant: Tenant, input_audio: Any, status: int, param: str
+) -> None:
+    response = media_tenant.http.post("/api/v1/audio/transcriptions",
+                                      json={"model": "WhisperLargeV3", "input_audio": input_audio})
+    assert response.status_code == status, response.text
+    assert error_param(response) == param
+    assert media_tenant.spent() == 0
+
+
+def test_input_audio_over_the_upload_cap_is_refused_before_decoding(
+    media_tenant: Tenant, media_gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = media_gateway.services
+    monkeypatch.setattr(services, "settings", msgspec.structs.replace(services.settings, max_audio_bytes=4096))
+    audio = wav_bytes(0.5)  # 16 KB
+    response = media_tenant.http.post("/api/v1/audio/transcriptions", json={
+        "model": "WhisperLargeV3", "input_audio": {"data": base64.b64encode(audio).decode(), "format": "wav"}})
+    assert response.status_code == 413, response.text  # as an upload over the cap
+    assert error_param(response) == "input_audio.data"
+
+
+# Speech ------------------------------------------------------------------------------------------
+
+
+def test_speech_answers_raw_pcm_by_default_and_charges_the_v1_price(
+    media_tenant: Tenant, media_twin: Tenant
+) -> None:
+    text = "The quick brown fox jumps over the lazy dog. " * 20
+    response = media_tenant.sdk.tts.create_speech(model="Kokoro", input=text, voice="af_bella")
+    assert response.headers["content-type"] == "audio/pcm"
+    pcm = response.read()
+    samples = struct.unpack(f"<{len(pcm) // 2}h", pcm)
+    assert len(samples) == media_workers.samples_for(text)
+    assert max(samples) > 7000  # a real waveform, not silence
+    seen = media_workers.SEEN[text]
+    assert (seen["format"], seen["voice"], seen["task"]) == ("pcm", "af_bella", "txt2audio")
+    media_twin.openai.audio.speech.create(model="Kokoro", input=text, voice="af_bella",  # type: ignore[arg-type]
+                                          response_format="pcm")
+    assert media_tenant.spent() == media_twin.spent() == round(len(text) * 0.77 / 1e6, 6)
+
+
+def test_speech_as_wav_and_turns_read_by_one_voice(media_tenant: Tenant) -> None:
+    turns = [{"text": "first line"}, {"text": "second line"}]
+    response = media_tenant.sdk.tts.create_speech(model="Kokoro", input=turns, voice="af_sky",
+                                                  response_format="wav")  # type: ignore[arg-type]
+    with wave.open(io.BytesIO(response.read())) as clip:
+        assert clip.getframerate() == media_workers.SAMPLE_RATE
+        assert clip.getnframes() == media_workers.samples_for("first line\nsecond line")
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "Kokoro", "input": [{"text": "a", "voice": "af_sky"}, {"text": "b", "voice": "am_adam"}]},
+         "input"),
+        ({"model": "Kokoro", "input": ""}, "input"),
+        ({"model": "Kokoro", "input": "hi", "voice": "nobody"}, "voice"),
+        ({"model": "Kokoro", "input": "hi", "response_format": "midi"}, "response_format"),
+        ({"model": "Kokoro", "input": "hi", "speed": 9}, "speed"),
+    ],
+)
+def test_bad_speech_requests_are_400s_naming_the_field(
+    media_tenant: Tenant, body: dict[str, Any], param: str
+) -> None:
+    response = media_tenant.http.post("/api/v1/audio/speech", json=body)
+    assert response.status_code == 400, response.text
+    assert error_param(response) == param
+
+
+# Video -------------------------------------------------------------------------------------------
+
+
+def _poll(tenant: Tenant, job_id: str, timeout_s: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = tenant.sdk.video_generation.get_generation(job_id=job_id)
+        if job.status not in ("pending", "in_progress") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
+def test_a_video_job_round_trip_downloads_the_workers_mp4(media_tenant: Tenant, media_twin: Tenant) -> None:
+    prompt = "a red fox in the snow"
+    job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt=prompt, duration=2,
+                                                     resolution="480p", aspect_ratio="16:9", seed=5)
+    assert job.status == "pending" and job.polling_url.endswith(f"/api/v1/videos/{job.id}")
+    done = _poll(media_tenant, job.id)
+    assert done.status == "completed", done
+    # What the worker was asked: 2 s at the model's 24 fps (+1 frame), 480p at 16:9 on a 32-pixel grid.
+    seen = media_workers.SEEN[prompt]
+    assert (seen["task"], seen["frames"], seen["width"], seen["height"], seen["seed"]) == \
+        ("txt2video", 49, 864, 480, 5)
+    content = media_tenant.sdk.video_generation.get_video_content(job_id=job.id)
+    assert content.headers["content-type"] == "video/mp4"
+    assert content.read() == media_workers.CLIP
+    assert done.urls is not None and done.expires_at is not None and done.expires_at > time.time()
+    assert httpx.get(done.urls[0]).content == media_workers.CLIP  # the signed link needs no key
+    assert done.unsigned_urls == [f"{job.polling_url}/content?index=0"]
+    # The native twin with the same task fields is charged the same.
+    native = media_twin.account.http.post(f"{media_twin.account.base}/txt2video", json={
+        "model": "Ltx2_3_19B_Dist_INT8", "prompt": "twin", "frames": 49, "width": 864, "height": 480, "seed": 5})
+    assert native.status_code == 200, native.text
+    assert media_tenant.spent() == media_twin.spent() > 0
+
+
+def test_a_first_frame_makes_it_img2video(media_tenant: Tenant) -> None:
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
+    frame = {"type": "image_url", "frame_type": "first_frame",
+             "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()}}
+    job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt="the fox runs",
+                                                     frame_images=[frame])  # type: ignore[list-item]
+    assert _poll(media_tenant, job.id).status == "completed"
+    seen = media_workers.SEEN["the fox runs"]
+    assert seen["task"] == "img2video" and seen["first_frame_image"].startswith("http")
+
+
+def test_a_failed_video_job_reads_failed_with_the_workers_message(media_tenant: Tenant) -> None:
+    job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt="fail this one")
+    done = _poll(media_tenant, job.id)
+    assert done.status == "failed" and done.error is not None and "cannot film that" in done.error
+    content = media_tenant.http.get(f"/api/v1/videos/{job.id}/content")
+    assert content.status_code == 409, content.text
+
+
+def test_another_keys_video_job_is_not_found(media_tenant: Tenant, media_twin: Tenant) -> None:
+    job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt="private fox")
+    for path in (f"/api/v1/videos/{job.id}", f"/api/v1/videos/{job.id}/content"):
+        assert media_twin.http.get(path).status_code == 404
+    _poll(media_tenant, job.id)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "Ltx2_3_19B_Dist_INT8"}, "prompt"),
+        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "duration": 30}, "duration"),  # above 241 frames
+        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "resolution": "4K"}, "resolution"),
+        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "size": "big"}, "size"),
+        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "resolution": "999p"}, "resolution"),
+        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "callback_url": "https://example.com"}, "callback_url"),
+        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "frame_images": [
+            {"type": "image_url", "frame_type": "first_frame", "image_url": {"url": "https://x/y.png"}}]},
+         "frame_images.0.image_url.url"),
+        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "frame_images": [
+            {"type": "image_url", "frame_type": "first_frame", "image_url": {"url": "aGVsbG8="}}]},
+         "frame_images"),
+    ],
+)
+def test_bad_video_requests_are_400s_naming_the_field(
+    media_tenant: Tenant, body: dict[str, Any], param: str
+) -> None:
+    response = media_tenant.http.post("/api/v1/videos", json=body)
+    assert response.status_code == 400, response.text
+    assert error_param(response) == param
+    assert media_tenant.spent() == 0
+
+
+def test_an_unknown_video_job_is_a_404(media_tenant: Tenant) -> None:
+    assert media_tenant.http.get("/api/v1/videos/no-such-job").status_code == 404
