@@ -12,7 +12,7 @@ import struct
 import time
 import wave
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import msgspec
@@ -95,6 +95,11 @@ def wav_bytes(seconds: float = 0.25, rate: int = 16_000) -> bytes:
     return buffer.getvalue()
 
 
+def inline(audio: bytes) -> Any:
+    """OpenRouter's inline ``input_audio`` (the SDK's typed dict spells ``format`` as ``format_``)."""
+    return {"data": base64.b64encode(audio).decode(), "format": "wav"}
+
+
 def error_param(response: httpx.Response) -> str | None:
     """The field an error names, in OpenAI's shape (``param``) or OpenRouter's (``metadata.param``)."""
     error: dict[str, Any] = response.json()["error"]
@@ -161,7 +166,7 @@ def test_input_audio_is_transcribed_like_an_upload_and_charged_alike(
 ) -> None:
     audio = wav_bytes()
     reply = media_tenant.sdk.stt.create_transcription(
-        model="WhisperLargeV3", input_audio={"data": base64.b64encode(audio).decode(), "format": "wav"})
+        model="WhisperLargeV3", input_audio=inline(audio))
     # The fake Whisper names the bytes it was given: the decoded WAV reached it whole.
     assert reply.text == f"bytes{len(audio)} second line"
     twin = media_twin.openai.audio.transcriptions.create(model="WhisperLargeV3", file=("a.wav", audio))
@@ -173,7 +178,7 @@ def test_verbose_json_segments_validate_against_openrouters_model(media_tenant: 
     audio = wav_bytes(0.1)
     reply = media_tenant.sdk.stt.create_transcription(
         model="WhisperLargeV3", response_format="verbose_json",
-        input_audio={"data": "data:audio/wav;base64," + base64.b64encode(audio).decode(), "format": "wav"})
+        input_audio=cast(Any, {"data": "data:audio/wav;base64," + base64.b64encode(audio).decode(), "format": "wav"}))
     assert reply.segments is not None and [s.id for s in reply.segments] == [0, 1]
     assert reply.duration == 62.25
 
@@ -250,8 +255,8 @@ def test_speech_answers_raw_pcm_by_default_and_charges_the_v1_price(
 
 def test_speech_as_wav_and_turns_read_by_one_voice(media_tenant: Tenant) -> None:
     turns = [{"text": "first line"}, {"text": "second line"}]
-    response = media_tenant.sdk.tts.create_speech(model="Kokoro", input=turns, voice="af_sky",
-                                                  response_format="wav")  # type: ignore[arg-type]
+    response = media_tenant.sdk.tts.create_speech(model="Kokoro", input=cast(Any, turns), voice="af_sky",
+                                                  response_format=cast(Any, "wav"))
     with wave.open(io.BytesIO(response.read())) as clip:
         assert clip.getframerate() == media_workers.SAMPLE_RATE
         assert clip.getnframes() == media_workers.samples_for("first line\nsecond line")
@@ -318,7 +323,7 @@ def test_a_first_frame_makes_it_img2video(media_tenant: Tenant) -> None:
     frame = {"type": "image_url", "frame_type": "first_frame",
              "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()}}
     job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt="the fox runs",
-                                                     frame_images=[frame])  # type: ignore[list-item]
+                                                     frame_images=cast(Any, [frame]))
     assert _poll(media_tenant, job.id).status == "completed"
     seen = media_workers.SEEN["the fox runs"]
     assert seen["task"] == "img2video" and seen["first_frame_image"].startswith("http")
