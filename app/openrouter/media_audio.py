@@ -19,6 +19,7 @@ from app.limits import rate_headers
 from app.openai._request import admit, decode_object, validate
 from app.openai.speech import SpeechRequest, speak
 from app.openai.transcribe import BODY_LIMIT, transcribe
+from app.openrouter.media_docs import SUBMIT_ERRORS
 
 TRANSCRIPTIONS_PATH = "/api/v1/audio/transcriptions"
 SPEECH_PATH = "/api/v1/audio/speech"
@@ -65,6 +66,7 @@ def _one_voice(parsed: OpenRouterSpeechRequest) -> tuple[str, str | None, str | 
     status_code=200,
     request_max_body_size=BODY_LIMIT,
     middleware=[rate_headers],
+    responses=SUBMIT_ERRORS,
 )
 async def openrouter_transcription(request: Request[Any, Any, Any]) -> Response[Any]:
     return await transcribe(request)
@@ -79,6 +81,7 @@ async def openrouter_transcription(request: Request[Any, Any, Any]) -> Response[
     tags=[TAG_OPENAI],
     status_code=200,
     middleware=[rate_headers],
+    responses=SUBMIT_ERRORS,
 )
 async def openrouter_speech(request: Request[Any, Any, Any]) -> Response[Any]:
     services, principal = await admit(request, "speech")

@@ -22,6 +22,7 @@ from app.openai.bounds import INT64_MAX, check_values
 from app.openai.images import _hold, _run
 from app.openai.tasks import passed_through, task_input
 from app.openrouter import media_sizes
+from app.openrouter.media_docs import SUBMIT_ERRORS
 from app.routing.resolver import Route, find_model
 from app.services import Services
 from app.tasks.images import TXT2IMG, Txt2Img
@@ -108,6 +109,7 @@ def to_openrouter(body: dict[str, Any]) -> dict[str, Any]:
     tags=[TAG_OPENAI],
     status_code=200,
     middleware=[rate_headers],
+    responses=SUBMIT_ERRORS,
 )
 async def openrouter_images(request: Request[Any, Any, Any]) -> Response[Any]:
     services, principal = await admit(request, "images")

@@ -31,6 +31,7 @@ from app.openai._request import admit, decode_object, validate
 from app.openai.bounds import INT64_MAX
 from app.openai.job_routes import JobNotReady
 from app.openrouter import media_sizes
+from app.openrouter.media_docs import JOB_ERRORS, SUBMIT_ERRORS
 from app.routing.resolver import find_model
 from app.routing.schema import ModelRoute
 from app.services import Services
@@ -158,6 +159,7 @@ def polling_url(services: Services, job_id: str) -> str:
     status_code=202,
     request_max_body_size=24 * 1024 * 1024,  # two 10 MB frames as base64
     middleware=[rate_headers],
+    responses=SUBMIT_ERRORS,
 )
 async def openrouter_create_video(request: Request[Any, Any, Any]) -> Response[Any]:
     services, principal = await admit(request, "video")
@@ -229,6 +231,7 @@ JobId = Annotated[str, Parameter(description="The id POST /api/v1/videos answere
     "`expires_at`), `failed` or `cancelled` (with `error`), `expired`.",
     tags=[TAG_OPENAI],
     middleware=[rate_headers],
+    responses=JOB_ERRORS,
 )
 async def openrouter_video_status(jobId: JobId, request: Request[Any, Any, Any], state: State) -> Response[Any]:
     body = await _status(request, state, jobId)
@@ -262,6 +265,7 @@ async def _file_bytes(services: Services, url: str) -> tuple[str, bytes]:
     "the job runs.",
     tags=[TAG_OPENAI],
     middleware=[rate_headers],
+    responses=JOB_ERRORS,
 )
 async def openrouter_video_content(
     jobId: JobId, request: Request[Any, Any, Any], state: State,
