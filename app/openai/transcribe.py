@@ -24,7 +24,7 @@ from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
 from app.multipart import read_form
 from app.netguard import check_url
-from app.openai._request import admit, choose_mode, decode_object, validate
+from app.openai._request import admit, choose_mode, decode_object, validate, wants_async
 from app.openai.bounds import check_values, finite_number
 from app.openai.handler_fields import TRANSCRIBE_FIELDS, handler_input
 from app.openai.transcript_formats import render
@@ -177,8 +177,10 @@ async def create_transcription(request: Request[Any, Any, Any]) -> Response[Any]
     return await transcribe(request)
 
 
-async def transcribe(request: Request[Any, Any, Any]) -> Response[Any]:
-    """The transcription route's work, shared with OpenRouter's path (``app/openrouter``)."""
+async def transcribe(request: Request[Any, Any, Any], *, answer_now: bool = False) -> Response[Any]:
+    """The transcription route's work, shared with OpenRouter's path (``app/openrouter``).
+    ``answer_now``: a surface in async mode still answers the transcript (OpenRouter has no
+    async transcription); ``Prefer: respond-async`` or a webhook still queue."""
     services, principal = await admit(request, "transcribe")
     if request.content_type[0] == "multipart/form-data":
         declared = request.headers.get("content-length", "")
@@ -197,6 +199,8 @@ async def transcribe(request: Request[Any, Any, Any]) -> Response[Any]:
         job_input["word_timestamps"] = True
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
     mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
+    if answer_now and not (webhook_url or wants_async(request)):
+        mode = "sync"
     job_input.update(await _audio_field(services, audio))
     options: dict[str, Any] = {"response_format": response_format, "words": words}
     call = Call(services, request, principal, route)

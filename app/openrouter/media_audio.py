@@ -69,7 +69,7 @@ def _one_voice(parsed: OpenRouterSpeechRequest) -> tuple[str, str | None, str | 
     responses=SUBMIT_ERRORS,
 )
 async def openrouter_transcription(request: Request[Any, Any, Any]) -> Response[Any]:
-    return await transcribe(request)
+    return await transcribe(request, answer_now=True)
 
 
 @post(
