@@ -23,7 +23,7 @@ from openrouter.utils import BackoffStrategy, RetryConfig
 
 from app.emulator import EmulatorEndpoint, create_emulator_app
 from tests.billing.conftest import INITIAL_USD, Client, new_key, start_billing_gateway
-from tests.gateway.conftest import RUNPOD_KEY, Gateway
+from tests.gateway.conftest import ADMIN_KEY, RUNPOD_KEY, Gateway, start_gateway
 from tests.openrouter import media_workers
 from tests.support.servers import ServerThread
 
@@ -231,6 +231,38 @@ def test_input_audio_over_the_upload_cap_is_refused_before_decoding(
         "model": "WhisperLargeV3", "input_audio": {"data": base64.b64encode(audio).decode(), "format": "wav"}})
     assert response.status_code == 413, response.text  # as an upload over the cap
     assert error_param(response) == "input_audio.data"
+
+
+ASYNC_STT_ROUTING = """
+upstream: {{base_url: "{upstream}", api_key: "{runpod_key}"}}
+surfaces:
+  transcribe:
+    default_model: WhisperLargeV3
+    mode: async
+    models:
+      WhisperLargeV3: {{endpoint_id: stt-ep, inference_types: [audio2text]}}
+"""
+
+
+@pytest.fixture(scope="module")
+def async_stt_gateway(media_emulator: ServerThread, redis_url: str, redis_prefix: str) -> Iterator[Gateway]:
+    upstream = f"{media_emulator.url}/v2"
+    gw = start_gateway(upstream, redis_url, f"{redis_prefix}ormedia-async:", admin_key=ADMIN_KEY,
+                       routing=ASYNC_STT_ROUTING.format(upstream=upstream, runpod_key=RUNPOD_KEY))
+    yield gw
+    gw.server.stop()
+
+
+def test_openrouter_transcription_answers_the_transcript_on_an_async_surface(async_stt_gateway: Gateway) -> None:
+    key = async_stt_gateway.issue_key("async-stt").key
+    audio = wav_bytes(0.1)
+    sdk = OpenRouter(api_key=key, server_url=f"{async_stt_gateway.url}/api/v1", retry_config=NO_RETRIES)
+    reply = sdk.stt.create_transcription(model="WhisperLargeV3", input_audio=inline(audio))
+    assert reply.text == f"bytes{len(audio)} second line"
+    # The /v1 route follows the surface's async mode: a job to poll.
+    queued = httpx.post(f"{async_stt_gateway.url}/v1/audio/transcriptions", headers={"Authorization": f"Bearer {key}"},
+                        json={"model": "WhisperLargeV3", "input_audio": inline(audio)})
+    assert queued.status_code == 202, queued.text
 
 
 # Speech ------------------------------------------------------------------------------------------
