@@ -10,7 +10,8 @@ from typing import Any
 
 from app.openrouter import media_images
 from app.openrouter.media_audio import AUDIO_ROUTES, SPEECH_PATH, TRANSCRIPTIONS_PATH
+from app.openrouter.media_catalog import openrouter_video_models
 from app.openrouter.media_video import VIDEO_ROUTES
 
-MEDIA_ROUTES: list[Any] = [media_images.openrouter_images, *AUDIO_ROUTES, *VIDEO_ROUTES]
+MEDIA_ROUTES: list[Any] = [media_images.openrouter_images, *AUDIO_ROUTES, *VIDEO_ROUTES, openrouter_video_models]
 OWNED_PATHS = frozenset({media_images.PATH, TRANSCRIPTIONS_PATH, SPEECH_PATH})

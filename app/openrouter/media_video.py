@@ -86,6 +86,11 @@ def _fps(route: ModelRoute) -> int:
     return int(fps) if isinstance(fps, int | float) and not isinstance(fps, bool) and fps > 0 else 24
 
 
+def frames_for(route: ModelRoute, seconds: int) -> int:
+    """LTX takes 8k+1 frames: a second is fps frames, plus the first."""
+    return seconds * _fps(route) + 1
+
+
 def _sides(route: ModelRoute, parsed: VideoGenerationRequest) -> tuple[int, int] | None:
     aspect = media_sizes.ratio(parsed.aspect_ratio)
     tier = parsed.resolution
@@ -121,8 +126,8 @@ def _task_body(route: ModelRoute, public_model: str, parsed: VideoGenerationRequ
     sides = _sides(route, parsed)
     if sides is not None:
         fields |= {"width": sides[0], "height": sides[1]}
-    if parsed.duration is not None:  # LTX takes 8k+1 frames: a second is fps frames, plus the first
-        fields["frames"] = parsed.duration * _fps(route) + 1
+    if parsed.duration is not None:
+        fields["frames"] = frames_for(route, parsed.duration)
     if parsed.seed is not None:
         fields["seed"] = parsed.seed
     files: dict[str, list[bytes]] = {}

@@ -404,3 +404,21 @@ def test_bad_video_requests_are_400s_naming_the_field(
 
 def test_an_unknown_video_job_is_a_404(media_tenant: Tenant) -> None:
     assert media_tenant.http.get("/api/v1/videos/no-such-job").status_code == 404
+
+
+def test_video_models_list_what_the_video_route_accepts(media_tenant: Tenant) -> None:
+    listed = {model.id: model for model in media_tenant.sdk.video_generation.list_videos_models().data}
+    assert set(listed) == {"Ltxv_13B_0_9_8_Distilled_FP8", "Ltx2_19B_Dist_FP8", "Ltx2_3_19B_Dist_INT8"}
+    ltx = listed["Ltx2_3_19B_Dist_INT8"]
+    # 9..241 frames at 24 fps: 1 to 10 seconds; sides 256..1920 x 256..1088 on a 32-pixel grid.
+    assert ltx.supported_durations == list(range(1, 11))
+    assert ltx.supported_resolutions == ["360p", "480p", "720p", "768p", "1080p", "1K"]
+    assert ltx.supported_frame_images == ["first_frame", "last_frame"]
+    assert ltx.supported_aspect_ratios is not None and "16:9" in ltx.supported_aspect_ratios
+    # Each listed duration and resolution is accepted by the route (checked before any job starts).
+    for duration in (1, 10):
+        response = media_tenant.http.post("/api/v1/videos", json={
+            "model": "Ltx2_3_19B_Dist_INT8", "prompt": f"listed {duration}", "duration": duration,
+            "resolution": "1080p"})
+        assert response.status_code == 202, response.text
+        _poll(media_tenant, response.json()["id"])
