@@ -1,111 +1,26 @@
-"""OpenRouter's media routes through the official ``openrouter`` SDK, against a real gateway (the
-shipped routing.yaml, billing on) and the emulator running contract-following fake workers:
-images, transcription from ``input_audio``, speech, and the async video job round trip. Each
-charges what its /v1 (or native) twin charges. Bad media inputs are a 400 naming the field."""
+"""OpenRouter's image and audio routes through the official ``openrouter`` SDK, against a real
+gateway (the shipped routing.yaml, billing on) and the emulator's contract-following fake
+workers: images, transcription from ``input_audio``, speech. Each charges what its /v1 twin
+charges; bad inputs are a 400 naming the field."""
 
 from __future__ import annotations
 
 import base64
 import io
-import math
 import struct
-import time
 import wave
 from collections.abc import Iterator
 from typing import Any, cast
 
 import httpx
 import msgspec
-import openai
 import pytest
 from openrouter import OpenRouter
-from openrouter.utils import BackoffStrategy, RetryConfig
 
-from app.emulator import EmulatorEndpoint, create_emulator_app
-from tests.billing.conftest import INITIAL_USD, Client, new_key, start_billing_gateway
 from tests.gateway.conftest import ADMIN_KEY, RUNPOD_KEY, Gateway, start_gateway
 from tests.openrouter import media_workers
+from tests.openrouter.media_support import NO_RETRIES, Tenant, error_param, inline, wav_bytes
 from tests.support.servers import ServerThread
-
-NO_RETRIES = RetryConfig("none", BackoffStrategy(1, 1, 1, 1), False)
-
-
-@pytest.fixture(scope="session")
-def media_emulator() -> Iterator[ServerThread]:
-    endpoints = {
-        "img-ep": EmulatorEndpoint(handler="tests.native.workers:images", concurrency=4),
-        "stt-ep": EmulatorEndpoint(handler="tests.native.workers:transcribe", concurrency=2),
-        "media-ep": EmulatorEndpoint(handler="tests.openrouter.media_workers:media", concurrency=4),
-    }
-    server = ServerThread(create_emulator_app(endpoints, api_key=RUNPOD_KEY)).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def media_gateway(media_emulator: ServerThread, redis_url: str, redis_prefix: str) -> Iterator[Gateway]:
-    gw = start_billing_gateway(f"{media_emulator.url}/v2", redis_url, f"{redis_prefix}ormedia:")
-    yield gw
-    gw.server.stop()
-
-
-class Tenant:
-    """One fresh key with the starting balance: the OpenRouter SDK, the openai SDK, raw HTTP."""
-
-    def __init__(self, gateway: Gateway) -> None:
-        key, key_id = new_key(gateway)
-        self.key = key
-        self.account = Client(gateway, key, key_id)
-        self.sdk = OpenRouter(api_key=key, server_url=f"{gateway.url}/api/v1", retry_config=NO_RETRIES,
-                              timeout_ms=30_000)
-        self.openai = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
-        self.http = httpx.Client(base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-    def spent(self) -> float:
-        return round(INITIAL_USD - self.account.balance(), 6)
-
-    def close(self) -> None:
-        self.account.http.close()
-        self.http.close()
-        self.openai.close()
-
-
-@pytest.fixture
-def media_tenant(media_gateway: Gateway) -> Iterator[Tenant]:
-    tenant = Tenant(media_gateway)
-    yield tenant
-    tenant.close()
-
-
-@pytest.fixture
-def media_twin(media_gateway: Gateway) -> Iterator[Tenant]:
-    """A second key, for the same request on the /v1 (or native) twin route."""
-    tenant = Tenant(media_gateway)
-    yield tenant
-    tenant.close()
-
-
-def wav_bytes(seconds: float = 0.25, rate: int = 16_000) -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(i / 5))) for i in range(int(seconds * rate))))
-    return buffer.getvalue()
-
-
-def inline(audio: bytes) -> Any:
-    """OpenRouter's inline ``input_audio`` (the SDK's typed dict spells ``format`` as ``format_``)."""
-    return {"data": base64.b64encode(audio).decode(), "format": "wav"}
-
-
-def error_param(response: httpx.Response) -> str | None:
-    """The field an error names, in OpenAI's shape (``param``) or OpenRouter's (``metadata.param``)."""
-    error: dict[str, Any] = response.json()["error"]
-    param = error.get("param") or (error.get("metadata") or {}).get("param")
-    return str(param) if param is not None else None
-
 
 # Images ------------------------------------------------------------------------------------------
 
@@ -311,114 +226,3 @@ def test_bad_speech_requests_are_400s_naming_the_field(
     response = media_tenant.http.post("/api/v1/audio/speech", json=body)
     assert response.status_code == 400, response.text
     assert error_param(response) == param
-
-
-# Video -------------------------------------------------------------------------------------------
-
-
-def _poll(tenant: Tenant, job_id: str, timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        job = tenant.sdk.video_generation.get_generation(job_id=job_id)
-        if job.status not in ("pending", "in_progress") or time.monotonic() > deadline:
-            return job
-        time.sleep(0.1)
-
-
-def test_a_video_job_round_trip_downloads_the_workers_mp4(media_tenant: Tenant, media_twin: Tenant) -> None:
-    prompt = "a red fox in the snow"
-    job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt=prompt, duration=2,
-                                                     resolution="480p", aspect_ratio="16:9", seed=5)
-    assert job.status == "pending" and job.polling_url.endswith(f"/api/v1/videos/{job.id}")
-    done = _poll(media_tenant, job.id)
-    assert done.status == "completed", done
-    # What the worker was asked: 2 s at the model's 24 fps (+1 frame), 480p at 16:9 on a 32-pixel grid.
-    seen = media_workers.SEEN[prompt]
-    assert (seen["task"], seen["frames"], seen["width"], seen["height"], seen["seed"]) == \
-        ("txt2video", 49, 864, 480, 5)
-    content = media_tenant.sdk.video_generation.get_video_content(job_id=job.id)
-    assert content.headers["content-type"] == "video/mp4"
-    assert content.read() == media_workers.CLIP
-    assert done.urls is not None and done.expires_at is not None and done.expires_at > time.time()
-    assert httpx.get(done.urls[0]).content == media_workers.CLIP  # the signed link needs no key
-    assert done.unsigned_urls == [f"{job.polling_url}/content?index=0"]
-    # The native twin with the same task fields is charged the same.
-    native = media_twin.account.http.post(f"{media_twin.account.base}/txt2video", json={
-        "model": "Ltx2_3_19B_Dist_INT8", "prompt": "twin", "frames": 49, "width": 864, "height": 480, "seed": 5})
-    assert native.status_code == 200, native.text
-    assert media_tenant.spent() == media_twin.spent() > 0
-
-
-def test_a_first_frame_makes_it_img2video(media_tenant: Tenant) -> None:
-    png = base64.b64decode(
-        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
-    frame = {"type": "image_url", "frame_type": "first_frame",
-             "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()}}
-    job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt="the fox runs",
-                                                     frame_images=cast(Any, [frame]))
-    assert _poll(media_tenant, job.id).status == "completed"
-    seen = media_workers.SEEN["the fox runs"]
-    assert seen["task"] == "img2video" and seen["first_frame_image"].startswith("http")
-
-
-def test_a_failed_video_job_reads_failed_with_the_workers_message(media_tenant: Tenant) -> None:
-    job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt="fail this one")
-    done = _poll(media_tenant, job.id)
-    assert done.status == "failed" and done.error is not None and "cannot film that" in done.error
-    content = media_tenant.http.get(f"/api/v1/videos/{job.id}/content")
-    assert content.status_code == 409, content.text
-
-
-def test_another_keys_video_job_is_not_found(media_tenant: Tenant, media_twin: Tenant) -> None:
-    job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt="private fox")
-    for path in (f"/api/v1/videos/{job.id}", f"/api/v1/videos/{job.id}/content"):
-        assert media_twin.http.get(path).status_code == 404
-    _poll(media_tenant, job.id)
-
-
-@pytest.mark.parametrize(
-    ("body", "param"),
-    [
-        ({"model": "Ltx2_3_19B_Dist_INT8"}, "prompt"),
-        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "duration": 30}, "duration"),  # above 241 frames
-        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "resolution": "4K"}, "resolution"),
-        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "size": "big"}, "size"),
-        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "resolution": "999p"}, "resolution"),
-        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "callback_url": "https://example.com"}, "callback_url"),
-        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "frame_images": [
-            {"type": "image_url", "frame_type": "first_frame", "image_url": {"url": "https://x/y.png"}}]},
-         "frame_images.0.image_url.url"),
-        ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "frame_images": [
-            {"type": "image_url", "frame_type": "first_frame", "image_url": {"url": "aGVsbG8="}}]},
-         "frame_images"),
-    ],
-)
-def test_bad_video_requests_are_400s_naming_the_field(
-    media_tenant: Tenant, body: dict[str, Any], param: str
-) -> None:
-    response = media_tenant.http.post("/api/v1/videos", json=body)
-    assert response.status_code == 400, response.text
-    assert error_param(response) == param
-    assert media_tenant.spent() == 0
-
-
-def test_an_unknown_video_job_is_a_404(media_tenant: Tenant) -> None:
-    assert media_tenant.http.get("/api/v1/videos/no-such-job").status_code == 404
-
-
-def test_video_models_list_what_the_video_route_accepts(media_tenant: Tenant) -> None:
-    listed = {model.id: model for model in media_tenant.sdk.video_generation.list_videos_models().data}
-    assert set(listed) == {"Ltxv_13B_0_9_8_Distilled_FP8", "Ltx2_19B_Dist_FP8", "Ltx2_3_19B_Dist_INT8"}
-    ltx = listed["Ltx2_3_19B_Dist_INT8"]
-    # 9..241 frames at 24 fps: 1 to 10 seconds; sides 256..1920 x 256..1088 on a 32-pixel grid.
-    assert ltx.supported_durations == list(range(1, 11))
-    assert ltx.supported_resolutions == ["360p", "480p", "720p", "768p", "1080p", "1K"]
-    assert ltx.supported_frame_images == ["first_frame", "last_frame"]
-    assert ltx.supported_aspect_ratios is not None and "16:9" in ltx.supported_aspect_ratios
-    # Each listed duration and resolution is accepted by the route (checked before any job starts).
-    for duration in (1, 10):
-        response = media_tenant.http.post("/api/v1/videos", json={
-            "model": "Ltx2_3_19B_Dist_INT8", "prompt": f"listed {duration}", "duration": duration,
-            "resolution": "1080p"})
-        assert response.status_code == 202, response.text
-        _poll(media_tenant, response.json()["id"])
