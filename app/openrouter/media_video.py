@@ -24,6 +24,7 @@ from app.docs.tags import TAG_OPENAI
 from app.errors import FieldsInvalid, InvalidRequest, NotFound, UpstreamError
 from app.files import decode_data_uri
 from app.jobs.access import current_status, load_owned
+from app.jobs.records import JobRecord
 from app.limits import limit_jobs, rate_headers
 from app.native.body import TaskBody
 from app.native.submit import submit_body
@@ -39,6 +40,7 @@ from app.tasks.video import IMG2VIDEO, TXT2VIDEO
 
 PATH = "/api/v1/videos"
 _MAX_VIDEO_BYTES = 512 * 1024 * 1024
+_LEDGER_LOOKBACK = 200  # a finished job's settlement is among its key's newest entries
 # The engine's status → OpenRouter's; a job RunPod timed out failed, for the client.
 STATUS = {"IN_QUEUE": "pending", "IN_PROGRESS": "in_progress", "COMPLETED": "completed", "FAILED": "failed",
           "CANCELLED": "cancelled", "TIMED_OUT": "failed"}
@@ -212,18 +214,31 @@ def to_openrouter(services: Services, job_id: str, body: dict[str, Any]) -> dict
     return answer
 
 
-async def _status(request: Request[Any, Any, Any], state: State, job_id: str) -> dict[str, Any] | None:
-    """The video job's status body, or None once RunPod no longer keeps it (expired)."""
+async def _status(
+    request: Request[Any, Any, Any], state: State, job_id: str
+) -> tuple[JobRecord, dict[str, Any] | None]:
+    """The video job and its status body; None once RunPod no longer keeps it (expired)."""
     services: Services = state.services
     principal = principal_of(request)
     await limit_jobs(request, principal)
     record = await load_owned(services, principal, "video", job_id)
     try:
-        return await current_status(services, state.tracker, state.watcher, record)
+        return record, await current_status(services, state.tracker, state.watcher, record)
     except NotFound as exc:
         if exc.code == "job_expired":
-            return None
+            return record, None
         raise
+
+
+async def _cost(services: Services, record: JobRecord) -> float | None:
+    """What the finished job was charged, in USD, from its settlement in the key's ledger (billing
+    on); None when billing is off or the settlement is no longer among the newest entries."""
+    if not isinstance(record.options.get("billing"), dict):
+        return None
+    for entry in reversed(await services.ledger.entries(record.owner, count=_LEDGER_LOOKBACK)):
+        if entry.kind == "settle" and entry.job_id == record.id:
+            return entry.amount / 1_000_000
+    return None
 
 
 JobId = Annotated[str, Parameter(description="The id POST /api/v1/videos answered.", min_length=1)]
@@ -239,13 +254,17 @@ JobId = Annotated[str, Parameter(description="The id POST /api/v1/videos answere
     responses=JOB_ERRORS,
 )
 async def openrouter_video_status(jobId: JobId, request: Request[Any, Any, Any], state: State) -> Response[Any]:
-    body = await _status(request, state, jobId)
+    record, body = await _status(request, state, jobId)
     services: Services = state.services
+    answer: dict[str, Any]
     if body is None:
         answer = {"id": jobId, "polling_url": polling_url(services, jobId), "status": "expired",
                   "generation_id": jobId}
     else:
         answer = to_openrouter(services, jobId, body)
+        cost = await _cost(services, record) if answer["status"] == "completed" else None
+        if cost is not None:
+            answer["usage"] = {"cost": cost}
     return Response(content=msgspec.json.encode(answer), media_type="application/json")
 
 
@@ -276,7 +295,7 @@ async def openrouter_video_content(
     jobId: JobId, request: Request[Any, Any, Any], state: State,
     index: Annotated[int, Parameter(query="index", ge=0, le=64)] = 0,
 ) -> Response[Any]:
-    body = await _status(request, state, jobId)
+    _, body = await _status(request, state, jobId)
     if body is None:
         raise NotFound(f"Video job {jobId} has expired; its result is no longer kept", code="job_expired")
     if body.get("status") != "COMPLETED":

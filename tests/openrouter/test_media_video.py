@@ -48,6 +48,8 @@ def test_a_video_job_round_trip_downloads_the_workers_mp4(media_tenant: Tenant, 
         "model": "Ltx2_3_19B_Dist_INT8", "prompt": "twin", "frames": 49, "width": 864, "height": 480, "seed": 5})
     assert native.status_code == 200, native.text
     assert media_tenant.spent() == media_twin.spent() > 0
+    # The poll reports what the job was charged (its settlement in the ledger).
+    assert done.usage is not None and done.usage.cost == media_tenant.spent()
 
 
 def test_a_first_frame_makes_it_img2video(media_tenant: Tenant) -> None:
