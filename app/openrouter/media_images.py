@@ -1,20 +1,23 @@
 """POST /api/v1/images: OpenRouter's image generation body over the images surface.
 
 The body becomes the same ``txt2img`` task the OpenAI route builds (``app/openai/images.py``:
-its hold, its run and its settlement), always answered at once with the images as base64,
-because OpenRouter's image API has no async or URL form.
+its hold, its run and its settlement), or with ``input_references`` the ``img2img`` task of
+``/v1/images/edits`` (the files checked and staged alike); always answered at once with the
+images as base64, because OpenRouter's image API has no async or URL form.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any, Literal
+import binascii
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 from litestar import Request, Response, post
 
 from app.docs.tags import TAG_OPENAI
 from app.errors import InvalidRequest
+from app.files import decode_data_uri
 from app.jobs.runner import Call
 from app.limits import rate_headers
 from app.openai._request import admit, decode_object, validate
@@ -25,11 +28,21 @@ from app.openrouter import media_sizes
 from app.openrouter.media_docs import SUBMIT_ERRORS
 from app.routing.resolver import Route, find_model
 from app.services import Services
-from app.tasks.images import TXT2IMG, Txt2Img
+from app.tasks.images import IMG2IMG, TXT2IMG, Img2Img, Txt2Img
 from app.tasks.media_sniff import sniff
-from app.tasks.uploads import CONTENT_TYPES
+from app.tasks.uploads import CONTENT_TYPES, check_files, stage
 
 PATH = "/api/v1/images"
+P = TypeVar("P", bound=Txt2Img)
+
+
+class ImageURL(msgspec.Struct):
+    url: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class ContentPartImage(msgspec.Struct):
+    image_url: ImageURL
+    type: Literal["image_url"] = "image_url"
 
 
 class ImageGenerationRequest(msgspec.Struct):
@@ -47,7 +60,7 @@ class ImageGenerationRequest(msgspec.Struct):
     output_compression: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
     quality: str | None = None
     background: str | None = None
-    input_references: list[Any] | None = None
+    input_references: Annotated[list[ContentPartImage], msgspec.Meta(max_length=8)] | None = None
     stream: bool | None = None
 
 
@@ -69,6 +82,24 @@ def _dimensions(services: Services, route: Route, parsed: ImageGenerationRequest
     long = media_sizes.IMAGE_TIERS[tier] if tier else None
     chosen = media_sizes.sides(found[1], long=long, aspect=aspect)
     return {"width": chosen[0], "height": chosen[1]} if chosen else {}
+
+
+def _params(kind: type[P], route: Route, parsed: ImageGenerationRequest, size: dict[str, int]) -> P:
+    return kind(model=route.public_model, prompt=parsed.prompt, seed=parsed.seed, num_images=parsed.n,
+                width=size.get("width"), height=size.get("height"))
+
+
+def _reference(index: int, part: ContentPartImage) -> bytes:
+    """A reference image sent inline (a data URI or base64); the gateway fetches no client URLs."""
+    url = part.image_url.url
+    decoded = decode_data_uri(url)
+    if decoded is not None:
+        return decoded[1]
+    try:
+        return base64.b64decode(url, validate=True)
+    except (binascii.Error, ValueError):
+        param = f"input_references.{index}.image_url.url"
+        raise InvalidRequest(f"{param} must be the image as a data URI or base64", param=param) from None
 
 
 def _usage(usage: Any) -> dict[str, Any] | None:
@@ -116,16 +147,23 @@ async def openrouter_images(request: Request[Any, Any, Any]) -> Response[Any]:
     body = decode_object(await request.body())
     parsed = validate(body, ImageGenerationRequest)
     check_values(body)  # pass_through fields reach the worker as sent
-    if parsed.input_references:
-        raise InvalidRequest("input_references is not supported here: edit images with POST /v1/images/edits",
-                             param="input_references")
     route = services.resolve("images", parsed.model)
     size = _dimensions(services, route, parsed)
-    params = Txt2Img(model=route.public_model, prompt=parsed.prompt, seed=parsed.seed, num_images=parsed.n,
-                     width=size.get("width"), height=size.get("height"))
-    job_input = task_input(services, TXT2IMG, params, route, {}) | passed_through(body, route)
     call = Call(services, request, principal, route)
-    billing = await _hold(call, TXT2IMG, params, {})
+    if parsed.input_references:
+        images = [_reference(index, part) for index, part in enumerate(parsed.input_references)]
+        uploads, errors = check_files(IMG2IMG, {"images": images})
+        if errors:
+            raise InvalidRequest(errors[0][1].replace("images", "input_references"), param="input_references")
+        urls = await stage(services.files, {"images": images}, uploads)
+        staged = {"image": urls["images"]} if len(images) == 1 else urls  # as /v1/images/edits hands them over
+        edit = _params(Img2Img, route, parsed, size)
+        job_input = task_input(services, IMG2IMG, edit, route, staged, uploads) | passed_through(body, route)
+        billing = await _hold(call, IMG2IMG, edit, uploads)
+    else:
+        params = _params(Txt2Img, route, parsed, size)
+        job_input = task_input(services, TXT2IMG, params, route, {}) | passed_through(body, route)
+        billing = await _hold(call, TXT2IMG, params, {})
     answered = await _run(call, job_input, "b64_json", size, billing)
     shaped = to_openrouter(msgspec.json.decode(answered.content))
     return Response(content=msgspec.json.encode(shaped), media_type="application/json")

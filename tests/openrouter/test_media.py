@@ -9,6 +9,7 @@ import base64
 import io
 import struct
 import wave
+import zlib
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -18,9 +19,24 @@ import pytest
 from openrouter import OpenRouter
 
 from tests.gateway.conftest import ADMIN_KEY, RUNPOD_KEY, Gateway, start_gateway
+from tests.gateway.workers import png
 from tests.openrouter import media_workers
 from tests.openrouter.media_support import NO_RETRIES, Tenant, error_param, inline, wav_bytes
 from tests.support.servers import ServerThread
+
+REFERENCE = png(64, 64, 10)
+
+
+def first_shade(image: bytes) -> int:
+    """The first pixel's red value of a PNG the fake images worker drew (one filter byte, then RGB)."""
+    at = image.index(b"IDAT")
+    length = struct.unpack(">I", image[at - 4 : at])[0]
+    return zlib.decompress(image[at + 4 : at + 4 + length])[1]
+
+
+def reference_uri() -> str:
+    return "data:image/png;base64," + base64.b64encode(REFERENCE).decode()
+
 
 # Images ------------------------------------------------------------------------------------------
 
@@ -56,7 +72,16 @@ def test_image_tiers_and_aspect_ratios_become_sides_on_the_models_grid(media_ten
         ({"model": "Flux1schnell", "prompt": "x", "aspect_ratio": "wide"}, "aspect_ratio"),
         ({"model": "Flux1schnell", "prompt": "x", "size": "1024x1024", "aspect_ratio": "16:9"}, "aspect_ratio"),
         ({"model": "Flux1schnell", "prompt": "x", "n": 9}, "n"),
-        ({"model": "Flux1schnell", "prompt": "x", "input_references": [{"type": "image_url"}]}, "input_references"),
+        ({"model": "QwenImageEdit_Plus_NF4", "prompt": "x", "input_references": [{"type": "image_url"}]},
+         "input_references.0.image_url"),
+        ({"model": "QwenImageEdit_Plus_NF4", "prompt": "x", "input_references": [
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]},
+         "input_references.0.image_url.url"),
+        ({"model": "QwenImageEdit_Plus_NF4", "prompt": "x", "input_references": [
+            {"type": "image_url", "image_url": {"url": base64.b64encode(b"no image here").decode()}}]},
+         "input_references"),
+        ({"model": "Flux1schnell", "prompt": "x", "input_references": [  # a txt2img-only model
+            {"type": "image_url", "image_url": {"url": reference_uri()}}]}, "model"),
     ],
 )
 def test_bad_image_requests_are_400s_naming_the_field(
@@ -66,6 +91,19 @@ def test_bad_image_requests_are_400s_naming_the_field(
     assert response.status_code == 400, response.text
     assert error_param(response) == param
     assert media_tenant.spent() == 0
+
+
+def test_input_references_edit_like_v1_images_edits_and_cost_the_same(
+    media_tenant: Tenant, media_twin: Tenant
+) -> None:
+    reply = media_tenant.sdk.images.generate(
+        model="QwenImageEdit_Plus_NF4", prompt="make it blue", size="512x512", seed=0,
+        input_references=cast(Any, [{"type": "image_url", "image_url": {"url": reference_uri()}}]))
+    # The fake worker shades its pixel by the seed plus the bytes it fetched: the staged reference.
+    assert first_shade(base64.b64decode(reply.data[0].b64_json)) == len(REFERENCE) % 256
+    media_twin.openai.images.edit(model="QwenImageEdit_Plus_NF4", prompt="make it blue", size="512x512",
+                                  image=("ref.png", REFERENCE), response_format="b64_json")
+    assert media_tenant.spent() == media_twin.spent() == 0.0132
 
 
 def test_an_unknown_image_model_is_a_404(media_tenant: Tenant) -> None:
