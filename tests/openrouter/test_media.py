@@ -20,6 +20,7 @@ from openrouter import OpenRouter
 
 from tests.gateway.conftest import ADMIN_KEY, RUNPOD_KEY, Gateway, start_gateway
 from tests.gateway.workers import png
+from tests.handlers.static_files import static_server
 from tests.openrouter import media_workers
 from tests.openrouter.media_support import NO_RETRIES, Tenant, error_param, inline, wav_bytes
 from tests.support.servers import ServerThread
@@ -141,6 +142,17 @@ def test_multipart_upload_through_the_sdk(media_tenant: Tenant) -> None:
     reply = media_tenant.sdk.stt.create_transcription_multipart(
         model="WhisperLargeV3", file={"file_name": "a.wav", "content": audio, "content_type": "audio/wav"})
     assert reply.text == f"bytes{len(audio)} second line"
+
+
+def test_input_audio_by_url_is_fetched_by_the_worker(media_tenant: Tenant) -> None:
+    audio = wav_bytes(0.2)
+    with static_server({"/talk.wav": (audio, "audio/wav")}) as origin:
+        reply = media_tenant.sdk.stt.create_transcription(
+            model="WhisperLargeV3", input_audio=cast(Any, {"url": f"{origin}/talk.wav", "format": "wav"}))
+    assert reply.text == f"bytes{len(audio)} second line"
+    private = media_tenant.http.post("/api/v1/audio/transcriptions", json={
+        "model": "WhisperLargeV3", "input_audio": {"url": "http://10.0.0.1/talk.wav"}})
+    assert private.status_code == 400 and error_param(private) == "input_audio.url"
 
 
 def test_the_v1_route_takes_input_audio_too(media_tenant: Tenant) -> None:
