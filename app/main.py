@@ -53,6 +53,7 @@ from app.openai.models import list_models, retrieve_model
 from app.openai.outputs import public_output
 from app.openai.speech import create_speech
 from app.openai.transcribe import create_transcription
+from app.openrouter.media_routes import MEDIA_ROUTES
 from app.ops.runpod import runpod_router
 from app.realtime.authorize import broadcasting_auth
 from app.realtime.broadcast import PusherBroadcaster, RedisBroadcaster
@@ -110,6 +111,7 @@ ROUTE_HANDLERS: list[Any] = [
     key_ledger,
     *NATIVE_ROUTES,
     *PRICE_ROUTES,
+    *MEDIA_ROUTES,  # OpenRouter's /api/v1 images, audio and video routes
     broadcasting_auth,
 ]
 

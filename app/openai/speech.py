@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from app import docs
+from app.auth import Principal
 from app.billing import charge
 from app.errors import UpstreamError
 from app.files import decode_data_uri
@@ -78,7 +79,13 @@ async def _audio_bytes(services: Services, output: Any) -> tuple[bytes, str | No
 async def create_speech(request: Request[Any, Any, Any]) -> Response[Any]:
     services, principal = await admit(request, "speech")
     raw = await request.body()
-    parsed = validate(decode_object(raw), SpeechRequest)
+    return await speak(request, services, principal, validate(decode_object(raw), SpeechRequest), raw)
+
+
+async def speak(
+    request: Request[Any, Any, Any], services: Services, principal: Principal, parsed: SpeechRequest, raw: bytes
+) -> Response[Any]:
+    """The speech route's work once the body is read, shared with OpenRouter's path (``app/openrouter``)."""
     route = services.resolve("speech", parsed.model)
     response_format = parsed.response_format or "mp3"
     params = Txt2Audio(model=route.public_model, text=parsed.input, voice=parsed.voice, speed=parsed.speed,

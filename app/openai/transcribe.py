@@ -1,7 +1,9 @@
-"""POST /v1/audio/transcriptions: multipart upload (the SDK) or the seed's JSON ``audioUrl``.
+"""POST /v1/audio/transcriptions: multipart upload (the SDK), the seed's JSON ``audioUrl``, or
+OpenRouter's JSON ``input_audio`` ({data: base64, format} or {url}).
 
 Audio small enough travels inline as ``audio_base64``; a larger upload is staged in Redis
-and handed to the worker as a signed gateway URL, because RunPod caps job payloads.
+and handed to the worker as a signed gateway URL, because RunPod caps job payloads. Base64
+audio is bounded, decoded and sniffed here, then goes the multipart upload's way.
 """
 
 from __future__ import annotations
@@ -16,22 +18,29 @@ from litestar.datastructures import UploadFile
 
 from app import docs
 from app.billing import charge
-from app.errors import InvalidRequest, PayloadTooLarge
+from app.errors import InvalidRequest, PayloadTooLarge, echo
+from app.files import decode_data_uri
 from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
 from app.multipart import read_form
 from app.netguard import check_url
-from app.openai._request import admit, choose_mode, decode_object, validate
+from app.openai._request import admit, choose_mode, decode_object, validate, wants_async
 from app.openai.bounds import check_values, finite_number
 from app.openai.handler_fields import TRANSCRIBE_FIELDS, handler_input
 from app.openai.transcript_formats import render
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.services import Services
+from app.tasks.media_sniff import sniff
+from app.tasks.spec import AUDIO_FORMATS
 from app.tasks.transcribe import MAX_FILE_S
+from app.tasks.uploads import CONTENT_TYPES
 from app.usage import audio_counts, record
 
 MAX_UPLOAD_BYTES = 80 * 1024 * 1024
-_BODY_LIMIT = MAX_UPLOAD_BYTES + 1024 * 1024  # room for the multipart envelope and fields
+# Room for the multipart envelope and fields, or for JSON base64 (4/3 of the file) and its fields.
+BODY_LIMIT = MAX_UPLOAD_BYTES * 4 // 3 + 1024 * 1024
+# Other names clients give the formats sniffing tells apart.
+_FORMAT_ALIASES = {"mpeg": "mp3", "mpga": "mp3", "opus": "ogg", "oga": "ogg", "mp4": "m4a", "x-wav": "wav"}
 
 
 class TranscriptionRequest(msgspec.Struct):
@@ -82,6 +91,10 @@ async def _from_multipart(request: Request[Any, Any, Any]) -> tuple[dict[str, An
 async def _from_json(request: Request[Any, Any, Any], services: Services) -> tuple[dict[str, Any], _Audio, str]:
     raw = await request.body()
     body = decode_object(raw)
+    if "input_audio" in body:  # OpenRouter's body; checked before the walk below reads it
+        audio = await _input_audio(services, body.pop("input_audio"))
+        check_values(body)
+        return body, audio, hashlib.sha256(raw).hexdigest()
     check_values(body)  # pass_through fields reach the worker as sent
     url = body.get("audioUrl") or body.get("audio_url")
     if not isinstance(url, str) or not url:
@@ -91,10 +104,46 @@ async def _from_json(request: Request[Any, Any, Any], services: Services) -> tup
     return body, _Audio(url=url), hashlib.sha256(raw).hexdigest()
 
 
-def _check_size(services: Services, size: int) -> None:
+async def _input_audio(services: Services, value: Any) -> _Audio:
+    """OpenRouter's ``input_audio``: a URL the worker fetches, or base64 bytes whose sniffed
+    format must be an audio format and agree with the ``format`` the client named."""
+    if not isinstance(value, dict):
+        raise InvalidRequest("input_audio must be an object: {data: base64, format} or {url}", param="input_audio")
+    url = value.get("url")
+    if "data" not in value and isinstance(url, str) and url:
+        await check_url(url, param="input_audio.url", allowlist=services.settings.media_allowlist,
+                        require_https=False)
+        return _Audio(url=url)
+    data, named = value.get("data"), value.get("format")
+    if not isinstance(data, str) or not data:
+        raise InvalidRequest("input_audio.data is required: the audio file as base64", param="input_audio.data")
+    allowed = ", ".join(sorted(AUDIO_FORMATS))
+    claimed = _FORMAT_ALIASES.get(named.lower(), named.lower()) if isinstance(named, str) else None
+    if claimed not in AUDIO_FORMATS:
+        raise InvalidRequest(f"input_audio.format must be one of: {allowed}", param="input_audio.format")
+    # Refuse by the encoded length before decoding: base64 is 4/3 of the bytes.
+    _check_size(services, len(data) * 3 // 4 - 2, param="input_audio.data")
+    decoded = decode_data_uri(data) if data.startswith("data:") else None
+    try:
+        audio = decoded[1] if decoded is not None else base64.b64decode(data, validate=True)
+    except ValueError:
+        raise InvalidRequest("input_audio.data is not valid base64", param="input_audio.data") from None
+    _check_size(services, len(audio), param="input_audio.data")
+    kind = sniff(audio[:64])
+    kind = "m4a" if kind == "mp4" else kind  # audio-only MP4 carries the generic brand
+    if kind not in AUDIO_FORMATS:
+        raise InvalidRequest(f"input_audio.data is not audio in a supported format ({allowed})",
+                             param="input_audio.data")
+    if kind != claimed:
+        raise InvalidRequest(f"input_audio.format is {echo(named)} but the data is {kind} audio",
+                             param="input_audio.format")
+    return _Audio(data=audio, content_type=CONTENT_TYPES[kind])
+
+
+def _check_size(services: Services, size: int, *, param: str = "file") -> None:
     limit = services.settings.max_audio_bytes
     if size > limit:
-        raise PayloadTooLarge(f"Audio files may be at most {limit / (1024 * 1024):g} MB", param="file")
+        raise PayloadTooLarge(f"Audio files may be at most {limit / (1024 * 1024):g} MB", param=param)
 
 
 async def _audio_field(services: Services, audio: _Audio) -> dict[str, str]:
@@ -114,16 +163,24 @@ async def _audio_field(services: Services, audio: _Audio) -> dict[str, str]:
 @post(
     "/v1/audio/transcriptions",
     summary="Transcribe audio",
-    description="OpenAI transcriptions from a multipart upload (up to 80 MB) or the seed's JSON `audioUrl`. "
+    description="OpenAI transcriptions from a multipart upload (up to 80 MB), the seed's JSON `audioUrl` or "
+    "OpenRouter's JSON `input_audio` (`{data: base64, format}` or `{url}`). "
     + docs.ASYNC_NOTE,
     tags=["openai"],
     status_code=200,
-    request_max_body_size=_BODY_LIMIT,
+    request_max_body_size=BODY_LIMIT,
     middleware=[rate_headers],
     operation_class=docs.TRANSCRIBE_OPERATION,
     responses=docs.TRANSCRIBE_RESPONSES,
 )
 async def create_transcription(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await transcribe(request)
+
+
+async def transcribe(request: Request[Any, Any, Any], *, answer_now: bool = False) -> Response[Any]:
+    """The transcription route's work, shared with OpenRouter's path (``app/openrouter``).
+    ``answer_now``: a surface in async mode still answers the transcript (OpenRouter has no
+    async transcription); ``Prefer: respond-async`` or a webhook still queue."""
     services, principal = await admit(request, "transcribe")
     if request.content_type[0] == "multipart/form-data":
         declared = request.headers.get("content-length", "")
@@ -142,6 +199,8 @@ async def create_transcription(request: Request[Any, Any, Any]) -> Response[Any]
         job_input["word_timestamps"] = True
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
     mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
+    if answer_now and not (webhook_url or wants_async(request)):
+        mode = "sync"
     job_input.update(await _audio_field(services, audio))
     options: dict[str, Any] = {"response_format": response_format, "words": words}
     call = Call(services, request, principal, route)
