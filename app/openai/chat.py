@@ -10,11 +10,13 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.response import Stream
 
-from app import docs
+from app import docs, generations
 from app.billing import charge
 from app.disconnect import unless_disconnected
+from app.errors import UpstreamError
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
+from app.openai import complete
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import (
     INT64_MAX,
@@ -26,8 +28,9 @@ from app.openai.bounds import (
     MAX_TOOLS,
     check_values,
 )
-from app.openai.chat_stream import relay_chat_stream
+from app.openai.chat_stream import recorded_stream, relay_chat_stream
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
+from app.routing.resolver import Route
 from app.tasks.embeddings import estimated_tokens
 from app.upstream.worker_errors import output_error
 from app.usage import metered_stream, record, token_counts
@@ -75,17 +78,17 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 
-def public_completion(raw: bytes, public_model: str) -> bytes:
-    """The worker's chat.completion with our model slug; errors in the output raise."""
+def public_completion(raw: bytes, route: Route, pricing: complete.Pricer | None = None) -> dict[str, Any]:
+    """The worker's chat.completion, made whole with our model slug; errors in the output raise."""
     body: Any = _decode(raw)
     error = output_error(body)
     if error is not None:
         raise error
     if isinstance(body, list) and len(body) == 1:
         body = body[0]
-    if isinstance(body, dict):
-        body["model"] = public_model
-    return _encode(body)
+    if not isinstance(body, dict):
+        raise UpstreamError("The worker's chat completion is not an object", code="upstream_bad_response")
+    return complete.chat_completion(body, route, pricing)
 
 
 # Held for a reply whose client set no max_tokens; settled on the usage the worker reports.
@@ -113,6 +116,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     services, principal = await admit(request, "chat")
     raw = await request.body()
     body = decode_object(raw)
+    asked_cost = complete.wants_cost(body)
     parsed = validate(body, ChatRequest)
     check_values(body)  # what the schema does not know still goes to the worker: bound it too
     route = services.resolve("chat", parsed.model)
@@ -120,6 +124,9 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     mode = choose_mode(request, route, stream=bool(parsed.stream), webhook_url=webhook_url)
     body.pop("webhook_url", None)
     body["model"] = route.upstream_model
+    pricing = complete.pricer(services, principal, route, asked=asked_cost)
+    if asked_cost and mode == "stream":  # OpenRouter's usage accounting: the last chunk has it
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
     billing = await charge.hold_for(services, principal, route, _quantities(parsed, body), task="chat")
     key_id = principal.key_id
     if mode == "async":
@@ -135,7 +142,9 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
         chunks = await charge.paid(services, key_id, billing, stack.enter_async_context(
             services.client.openai_stream(route, "chat/completions", body, route.sync_timeout_s)
         ))
-        relayed = metered_stream(relay_chat_stream(chunks, stack, route.public_model), services, key_id)
+        filler = complete.ChunkFiller(route, pricing)
+        relayed = metered_stream(recorded_stream(relay_chat_stream(chunks, stack, filler), services, key_id, route,
+                                                 filler), services, key_id)
         return Stream(
             charge.billed_stream(relayed, services, key_id, route, billing) if billing is not None else relayed,
             media_type="text/event-stream",
@@ -144,7 +153,12 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     content = await charge.paid(services, key_id, billing, unless_disconnected(
         request, services.client.openai_json(route, "chat/completions", body, route.sync_timeout_s)
     ))
-    completion = public_completion(content, route.public_model)
-    await charge.settle_output(services, key_id, route, billing, msgspec.json.decode(completion))
+    completion = public_completion(content, route, pricing)
+    await charge.settle_output(services, key_id, route, billing, completion)
     record(services, principal.key_id, "chat", token_counts(completion))
-    return Response(content=completion, media_type="application/json")
+    usage, choices = completion["usage"], completion["choices"]
+    first = choices[0] if choices and isinstance(choices[0], dict) else {}
+    generations.finished(services, generation_id=completion["id"], owner=key_id, route=route, usage=usage,
+                         cost=usage["cost"] if "cost" in usage else pricing.cost(usage),
+                         finish_reason=first.get("finish_reason"))
+    return Response(content=_encode(completion), media_type="application/json")

@@ -17,10 +17,14 @@ from typing import Any
 
 import msgspec
 
+from app import generations
 from app.errors import ErrorBody, ErrorDetail, GatewayError, Unavailable
 from app.metrics import STREAM_FIRST_CHUNK
 from app.observability.shutdown import Drain, current_drain
 from app.observability.timing import current_clock
+from app.openai.complete import ChunkFiller
+from app.routing.resolver import Route
+from app.services import Services
 from app.upstream.sse import DONE, SSEParser
 from app.upstream.worker_errors import worker_error
 
@@ -34,13 +38,13 @@ def error_frame(error: GatewayError) -> bytes:
 
 
 class _Relay:
-    def __init__(self, public_model: str) -> None:
-        self.public_model = public_model
+    def __init__(self, filler: ChunkFiller) -> None:
+        self.filler = filler
         self.finished = False
 
     def frame(self, data: str) -> bytes | None:
         if data.strip() == "[DONE]":
-            self.finished = True
+            self.finished = self.filler.done = True
             return DONE
         try:
             event: Any = _decode(data)
@@ -50,8 +54,10 @@ class _Relay:
             if event.get("error"):
                 self.finished = True
                 return error_frame(worker_error(event))
-            if "model" in event:
-                event["model"] = self.public_model
+            event = self.filler.fill(event)
+            for choice in event["choices"]:
+                if isinstance(choice, dict) and choice.get("finish_reason"):
+                    self.filler.finish_reason = choice["finish_reason"]
         return b"data: " + _encode(event) + b"\n\n"
 
 
@@ -102,9 +108,10 @@ async def _next_piece(chunks: AsyncIterator[bytes], guard: _DrainGuard | None) -
 
 
 async def relay_chat_stream(
-    chunks: AsyncIterator[bytes], stack: AsyncExitStack, public_model: str
+    chunks: AsyncIterator[bytes], stack: AsyncExitStack, filler: ChunkFiller
 ) -> AsyncIterator[bytes]:
-    relay = _Relay(public_model)
+    """The worker's events as whole frames, each chunk completed by ``filler``."""
+    relay = _Relay(filler)
     parser = SSEParser()
     drain = current_drain()
     guard = _DrainGuard(drain) if drain is not None else None
@@ -149,3 +156,16 @@ async def relay_chat_stream(
         if guard is not None:
             guard.close()
         await stack.aclose()
+
+
+async def recorded_stream(
+    frames: AsyncIterator[bytes], services: Services, key_id: str, route: Route, filler: ChunkFiller
+) -> AsyncIterator[bytes]:
+    """``frames``; once a stream has ended with ``[DONE]``, its generation record."""
+    async for frame in frames:
+        yield frame
+    if filler.done:
+        usage = filler.usage or {}
+        cost = usage["cost"] if "cost" in usage else filler.pricing.cost(usage) if filler.pricing else None
+        generations.finished(services, generation_id=filler.id, owner=key_id, route=route, usage=usage, cost=cost,
+                             finish_reason=filler.finish_reason, streamed=True)

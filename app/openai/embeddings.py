@@ -15,15 +15,17 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, Response, post
 
-from app import docs
+from app import docs, generations
 from app.billing import charge
 from app.disconnect import unless_disconnected
 from app.errors import InvalidRequest, UpstreamError
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
+from app.openai import complete
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import MAX_DIMENSIONS, MAX_TOKEN_ID, MAX_TOKENS_PER_INPUT, check_values
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
+from app.routing.resolver import Route
 from app.tasks.embeddings import estimated_tokens
 from app.upstream.worker_errors import output_error
 from app.usage import record, token_counts
@@ -76,7 +78,9 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 
-def public_embeddings(raw: bytes, public_model: str, *, as_base64: bool) -> bytes:
+def public_embeddings(
+    raw: bytes, route: Route, *, as_base64: bool, pricing: complete.Pricer | None = None
+) -> dict[str, Any]:
     body: Any = _decode(raw)
     error = output_error(body)
     if error is not None:
@@ -85,12 +89,11 @@ def public_embeddings(raw: bytes, public_model: str, *, as_base64: bool) -> byte
         body = body[0]
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise UpstreamError("The worker's embeddings response has no data list", code="upstream_bad_response")
-    body["model"] = public_model
     if as_base64:
         for item in body["data"]:
             if isinstance(item.get("embedding"), list):
                 item["embedding"] = encode_base64(item["embedding"])
-    return _encode(body)
+    return complete.embeddings(body, route, pricing)
 
 
 @post(
@@ -107,6 +110,7 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     services, principal = await admit(request, "embeddings")
     raw = await request.body()
     body = decode_object(raw)
+    asked_cost = complete.wants_cost(body)
     parsed = validate(body, EmbeddingsRequest)
     check_input(parsed.input)
     check_values(body, skip=_SCHEMA_BOUNDED)
@@ -133,16 +137,15 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     content = await charge.paid(services, principal.key_id, billing, unless_disconnected(
         request, services.client.openai_json(route, "embeddings", body, route.sync_timeout_s)
     ))
-    await charge.settle_output(services, principal.key_id, route, billing, {"usage": _usage(content)})
-    embeddings = public_embeddings(content, route.public_model, as_base64=as_base64)
-    record(services, principal.key_id, "embeddings", token_counts(embeddings, embeddings=True))
-    return Response(content=embeddings, media_type="application/json")
-
-
-def _usage(content: bytes) -> Any:
-    """The worker's ``usage`` block, for settling (absent or odd: the hold's estimate stands)."""
+    pricing = complete.pricer(services, principal, route, asked=asked_cost)
     try:
-        body = msgspec.json.decode(content)
-    except msgspec.DecodeError:
-        return None
-    return body.get("usage") if isinstance(body, dict) else None
+        embeddings = public_embeddings(content, route, as_base64=as_base64, pricing=pricing)
+    except BaseException:
+        await charge.settle_output(services, principal.key_id, route, billing, None)
+        raise
+    usage = embeddings["usage"]
+    await charge.settle_output(services, principal.key_id, route, billing, {"usage": usage})
+    record(services, principal.key_id, "embeddings", token_counts(embeddings, embeddings=True))
+    generations.finished(services, generation_id=embeddings["id"], owner=principal.key_id, route=route,
+                         usage=usage, cost=usage["cost"] if "cost" in usage else pricing.cost(usage))
+    return Response(content=_encode(embeddings), media_type="application/json")
