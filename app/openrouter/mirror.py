@@ -8,12 +8,21 @@ shapes differently) wins over the mirror.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from copy import copy
 from typing import Any
 
 OPENAI_PREFIX = "/v1/"
 MIRROR_PREFIX = "/api"
+
+
+_PARAM = re.compile(r"\{[^}:]+(?::([^}]+))?\}")
+
+
+def _shape(path: str) -> str:
+    """A path with its parameters' names dropped: two routes clash on their shapes."""
+    return _PARAM.sub(lambda m: "{" + (m.group(1) or "str") + "}", path)
 
 
 def mirror_paths(paths: Iterable[str]) -> set[str]:
@@ -25,7 +34,7 @@ def taken_paths(handlers: Iterable[Any]) -> set[str]:
     taken: set[str] = set()
     for handler in handlers:
         methods = getattr(handler, "http_methods", None) or {"*"}
-        taken.update(f"{method} {path}" for path in getattr(handler, "paths", ()) for method in methods)
+        taken.update(f"{method} {_shape(path)}" for path in getattr(handler, "paths", ()) for method in methods)
     return taken
 
 
@@ -36,7 +45,7 @@ def mirrored(handlers: Iterable[Any], *, taken: set[str] | None = None) -> list[
     for handler in handlers:
         methods = getattr(handler, "http_methods", None) or {"*"}
         paths = {path for path in mirror_paths(handler.paths)
-                 if not any(f"{method} {path}" in taken for method in methods)}
+                 if not any(f"{method} {_shape(path)}" in taken for method in methods)}
         if not paths:
             continue
         mirror = copy(handler)

@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-OPENROUTER_ROUTES: list[Any] = []
+from app.openrouter.endpoints import model_or_endpoints
+
+OPENROUTER_ROUTES: list[Any] = [model_or_endpoints]
