@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.openrouter.account import credits, current_key, generation
 from app.openrouter.endpoints import model_or_endpoints
 
-OPENROUTER_ROUTES: list[Any] = [model_or_endpoints]
+OPENROUTER_ROUTES: list[Any] = [model_or_endpoints, current_key, credits, generation]
