@@ -333,13 +333,16 @@ OPENROUTER_PREFIX = "/api/v1/"
 
 def openrouter_body(exc: GatewayError) -> dict[str, Any]:
     """OpenRouter's error: ``code`` is the HTTP status (its SDK picks the typed error by it);
-    the gateway's string code, type and param travel in ``metadata``."""
+    the gateway's string code, type and param travel in ``metadata``. ``type`` and ``param`` also
+    stay beside ``code``, where the openai SDK (pointed at /api/v1 too) reads them."""
     detail = exc.body().error
     return {
         "error": {
             "code": exc.status_code,
             "message": detail.message,
             "metadata": {"code": detail.code, "type": detail.type, "param": detail.param},
+            "type": detail.type,
+            "param": detail.param,
         }
     }
 
