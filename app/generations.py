@@ -2,7 +2,7 @@
 
 What OpenRouter's ``GET /api/v1/generation?id=`` reads: model, the endpoint that served, tokens,
 cost, latency. Written without making the response wait (one SET in a task), under the key
-that made the request: only that key can read it.
+that made the request (ids are the worker's, two keys' may share one): only that key reads it.
 """
 
 from __future__ import annotations
@@ -40,11 +40,6 @@ class Generation(msgspec.Struct, kw_only=True, frozen=True):
     cost: float = 0.0  # USD, priced by the model's rules
 
 
-def generation_key(services: Services, owner: str, generation_id: str) -> str:
-    """Per key: ids are the worker's, and two keys' requests may share one (a worker that reuses ids)."""
-    return f"{services.keys.prefix}gen:{{{owner}}}:{generation_id}"
-
-
 _encode = msgspec.json.Encoder().encode
 _decoder = msgspec.json.Decoder(Generation)
 # Tasks in flight, held so none is collected before it has written.
@@ -62,7 +57,7 @@ def started_at() -> tuple[float, float]:
 
 async def _write(services: Services, generation: Generation) -> None:
     try:
-        await services.redis.set(generation_key(services, generation.owner, generation.id), _encode(generation),
+        await services.redis.set(services.keys.generation(generation.owner, generation.id), _encode(generation),
                                  ex=max(1, services.settings.result_ttl_s))
     except (RedisError, OSError) as exc:  # stats are best effort; the answer already left
         log.warning("generation_not_recorded", error_type=type(exc).__name__)
@@ -96,5 +91,5 @@ async def load(services: Services, generation_id: str, owner: str) -> Generation
     """The record, if it exists and ``owner`` made it (another key's id reads as unknown)."""
     if not generation_id or len(generation_id) > MAX_ID_CHARS:
         return None
-    raw = await services.redis.get(generation_key(services, owner, generation_id))
+    raw = await services.redis.get(services.keys.generation(owner, generation_id))
     return None if raw is None else _decoder.decode(raw)
