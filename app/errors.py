@@ -331,6 +331,16 @@ def native_error_response(exc: GatewayError) -> Response[bytes]:
 OPENROUTER_PREFIX = "/api/v1/"
 
 
+# OpenRouter's canonical error types (``metadata.error_type``) by HTTP status.
+_OPENROUTER_TYPES = {400: "invalid_request", 401: "authentication", 402: "payment_required", 403: "permission_denied",
+                     404: "not_found", 413: "payload_too_large", 422: "unprocessable", 429: "rate_limit_exceeded",
+                     502: "provider_unavailable", 503: "provider_unavailable", 504: "timeout"}
+
+
+def _openrouter_type(status: int) -> str:
+    return _OPENROUTER_TYPES.get(status) or ("server" if status >= 500 else "unmapped")
+
+
 def openrouter_body(exc: GatewayError) -> dict[str, Any]:
     """OpenRouter's error: ``code`` is the HTTP status (its SDK picks the typed error by it);
     the gateway's string code, type and param travel in ``metadata``. ``type`` and ``param`` also
@@ -340,7 +350,12 @@ def openrouter_body(exc: GatewayError) -> dict[str, Any]:
         "error": {
             "code": exc.status_code,
             "message": detail.message,
-            "metadata": {"code": detail.code, "type": detail.type, "param": detail.param},
+            "metadata": {
+                "code": detail.code,
+                "type": detail.type,
+                "param": detail.param,
+                "error_type": _openrouter_type(exc.status_code),
+            },
             "type": detail.type,
             "param": detail.param,
         }

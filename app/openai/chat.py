@@ -13,7 +13,7 @@ from litestar.response import Stream
 from app import docs, generations
 from app.billing import charge
 from app.disconnect import unless_disconnected
-from app.errors import UpstreamError
+from app.errors import UpstreamError, is_openrouter_path
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
 from app.openai import complete
@@ -142,7 +142,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
         chunks = await charge.paid(services, key_id, billing, stack.enter_async_context(
             services.client.openai_stream(route, "chat/completions", body, route.sync_timeout_s)
         ))
-        filler = complete.ChunkFiller(route, pricing)
+        filler = complete.ChunkFiller(route, pricing, openrouter=is_openrouter_path(request.scope["path"]))
         relayed = metered_stream(recorded_stream(relay_chat_stream(chunks, stack, filler), services, key_id, route,
                                                  filler), services, key_id)
         return Stream(

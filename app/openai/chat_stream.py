@@ -32,7 +32,11 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 
-def error_frame(error: GatewayError) -> bytes:
+def error_frame(error: GatewayError, filler: ChunkFiller | None = None) -> bytes:
+    """The stream's last frame when it fails: OpenAI's error body, or under /api/v1 OpenRouter's
+    whole chunk with ``error`` and ``finish_reason: "error"`` (its SDK validates every chunk)."""
+    if filler is not None and filler.openrouter:
+        return b"data: " + _encode(filler.error_chunk(error)) + b"\n\n"
     body = ErrorBody(ErrorDetail(error.message, error.error_type, error.param, error.code))
     return b"data: " + _encode(body) + b"\n\n"
 
@@ -53,7 +57,7 @@ class _Relay:
         if isinstance(event, dict):
             if event.get("error"):
                 self.finished = True
-                return error_frame(worker_error(event))
+                return error_frame(worker_error(event), self.filler)
             event = self.filler.fill(event)
             for choice in event["choices"]:
                 if isinstance(choice, dict) and choice.get("finish_reason"):
@@ -61,9 +65,10 @@ class _Relay:
         return b"data: " + _encode(event) + b"\n\n"
 
 
-def shutting_down_frame() -> bytes:
+def shutting_down_frame(filler: ChunkFiller | None = None) -> bytes:
     return error_frame(
-        Unavailable("The server is shutting down; retry the request", code="server_shutting_down", retry_after_s=1)
+        Unavailable("The server is shutting down; retry the request", code="server_shutting_down", retry_after_s=1),
+        filler,
     )
 
 
@@ -121,14 +126,14 @@ async def relay_chat_stream(
     try:
         while True:
             if guard is not None and guard.fired:
-                yield shutting_down_frame()
+                yield shutting_down_frame(filler)
                 return
             try:
                 chunk = await _next_piece(chunks, guard)
             except asyncio.CancelledError:
                 if guard is None or not guard.swallow():
                     raise
-                yield shutting_down_frame()
+                yield shutting_down_frame(filler)
                 return
             if chunk is None:
                 break
@@ -147,11 +152,11 @@ async def relay_chat_stream(
                 yield frame
             if relay.finished:
                 return
-        yield error_frame(GatewayError("The worker's stream ended before [DONE]", code="stream_incomplete"))
+        yield error_frame(GatewayError("The worker's stream ended before [DONE]", code="stream_incomplete"), filler)
     except GatewayError as exc:
-        yield error_frame(exc)
+        yield error_frame(exc, filler)
     except Exception as exc:
-        yield error_frame(GatewayError(f"Upstream stream failed: {type(exc).__name__}", code="stream_failed"))
+        yield error_frame(GatewayError(f"Upstream stream failed: {type(exc).__name__}", code="stream_failed"), filler)
     finally:
         if guard is not None:
             guard.close()

@@ -18,6 +18,7 @@ from typing import Any
 from app.auth import Principal
 from app.billing.pricing import price_micro_usd, usd
 from app.billing.quote import tier_multiplier
+from app.errors import GatewayError, openrouter_body
 from app.routing.resolver import Route, find_model
 from app.services import Services
 
@@ -123,9 +124,9 @@ class ChunkFiller:
     """Every chunk of one stream made whole: one ``id`` and ``created`` for the whole stream
     where the worker gives none; ``usage`` (and its cost) only on the chunk that carries it."""
 
-    __slots__ = ("created", "done", "finish_reason", "id", "pricing", "provider", "public_model", "usage")
+    __slots__ = ("created", "done", "finish_reason", "id", "openrouter", "pricing", "provider", "public_model", "usage")
 
-    def __init__(self, route: Route, pricing: Pricer | None) -> None:
+    def __init__(self, route: Route, pricing: Pricer | None, *, openrouter: bool = False) -> None:
         self.public_model = route.public_model
         self.provider = route.provider
         self.pricing = pricing
@@ -134,6 +135,7 @@ class ChunkFiller:
         self.usage: dict[str, Any] | None = None
         self.finish_reason: str | None = None
         self.done = False  # the worker's stream ended with [DONE]
+        self.openrouter = openrouter  # under /api/v1: a failure ends the stream as a whole chunk
 
     def fill(self, event: dict[str, Any]) -> dict[str, Any]:
         chunk_id = event.get("id")
@@ -160,6 +162,13 @@ class ChunkFiller:
         if usage is not None:
             event["usage"] = self.usage = full_usage(usage, self.pricing)
         return event
+
+
+    def error_chunk(self, error: GatewayError) -> dict[str, Any]:
+        """OpenRouter's mid-stream error: a chunk whose ``error`` has the HTTP status as ``code``."""
+        chunk = self.fill({"choices": [{"delta": {}, "finish_reason": "error"}]})
+        chunk["error"] = openrouter_body(error)["error"]
+        return chunk
 
 
 def embeddings(body: dict[str, Any], route: Route, pricing: Pricer | None) -> dict[str, Any]:

@@ -84,4 +84,5 @@ def test_a_generation_is_visible_only_to_its_key(billed: Gateway, billed_key: tu
     other, _ = new_key(billed)
     with sdk(billed, other) as client, pytest.raises(errors.NotFoundResponseError) as caught:
         client.generations.get_generation(id=result.id)
-    assert caught.value.data.error.metadata["code"] == "generation_not_found"
+    metadata = caught.value.data.error.metadata
+    assert isinstance(metadata, dict) and metadata["code"] == "generation_not_found"

@@ -117,3 +117,13 @@ def test_v1_answers_are_completed_too(free: Gateway, free_key: tuple[str, str]) 
     body = json.loads(raw.content)
     ChatCompletion.model_validate(body)
     assert body["system_fingerprint"] is None and body["created"] >= started and body["provider"] == "chat-ep"
+
+
+def test_sdk_stream_failing_midway_ends_with_an_error_chunk(free: Gateway, free_key: tuple[str, str]) -> None:
+    with sdk(free, free_key[0]) as client:
+        chunks = list(client.chat.send(model=CHAT_MODEL, messages=[{"role": "user", "content": "break midway"}],
+                                       stream=True))
+    last = chunks[-1]
+    assert last.error is not None and last.error.message == "GPU fell off" and last.error.code >= 500
+    assert last.choices[0].finish_reason == "error" and last.id == chunks[0].id
+    assert all(chunk.error is None for chunk in chunks[:-1])

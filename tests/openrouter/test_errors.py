@@ -20,7 +20,7 @@ def test_bad_request_is_typed_and_names_the_field(free: Gateway, free_key: tuple
     assert caught.value.data.error.code == 400
     assert "temperature" in caught.value.data.error.message
     assert caught.value.data.error.metadata == {"code": "invalid_value", "type": "invalid_request_error",
-                                                "param": "temperature"}
+                                                "param": "temperature", "error_type": "invalid_request"}
 
 
 def test_wrong_key_is_unauthorized(free: Gateway) -> None:
@@ -33,7 +33,8 @@ def test_unknown_model_is_not_found(free: Gateway, free_key: tuple[str, str]) ->
     with sdk(free, free_key[0]) as client, pytest.raises(errors.NotFoundResponseError) as caught:
         client.chat.send(model="Nope", messages=HELLO)
     assert caught.value.data.error.code == 404
-    assert caught.value.data.error.metadata["code"] == "model_not_found"
+    metadata = caught.value.data.error.metadata
+    assert isinstance(metadata, dict) and metadata["code"] == "model_not_found"
 
 
 def test_rate_limit_is_too_many_requests(free: Gateway) -> None:
@@ -44,7 +45,8 @@ def test_rate_limit_is_too_many_requests(free: Gateway) -> None:
         with pytest.raises(errors.TooManyRequestsResponseError) as caught:
             client.embeddings.generate(model=EMBED_MODEL, input="one too many")
     assert caught.value.data.error.code == 429
-    assert caught.value.data.error.metadata["code"] == "rate_limit_exceeded"
+    metadata = caught.value.data.error.metadata
+    assert isinstance(metadata, dict) and metadata["code"] == "rate_limit_exceeded"
     assert int(caught.value.headers["retry-after"]) >= 1
 
 
