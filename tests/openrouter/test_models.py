@@ -64,13 +64,14 @@ def test_sdk_lists_every_shipped_model(billed: Gateway, billed_key: tuple[str, s
     models = {model.id: model for model in listed.result.data}
     assert len(models) == listed.result.total_count and CHAT_MODEL in models and EMBED_MODEL in models
     chat = models[CHAT_MODEL]
-    assert chat.canonical_slug == f"dryapi/{CHAT_MODEL}"
+    assert chat.canonical_slug == f"meta-llama/{CHAT_MODEL}" and chat.name == "Llama 3 8B Instruct"
     assert chat.pricing.prompt == "0.00000005" and chat.pricing.completion == "0.00000008"
     assert chat.architecture.input_modalities == ["text"] and chat.architecture.output_modalities == ["text"]
     assert chat.context_length == 8192 and "temperature" in chat.supported_parameters
-    assert chat.description and chat.links.details.endswith(f"/api/v1/models/dryapi/{CHAT_MODEL}/endpoints")
+    assert chat.description and chat.links.details.endswith(f"/api/v1/models/meta-llama/{CHAT_MODEL}/endpoints")
     assert models[EMBED_MODEL].pricing.prompt == "0.000000068"
     assert models[EMBED_MODEL].architecture.output_modalities == ["embeddings"]
+    assert models["Nanonets_Ocr_S_F16"].architecture.input_modalities == ["text", "image"]
     flux = models["Flux1schnell"]  # priced by pixels and steps: its reference request's price
     assert flux.pricing.request == "0.00136" and flux.architecture.output_modalities == ["image"]
     assert models["Kokoro"].supported_voices  # a speech model's voices
