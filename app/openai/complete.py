@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.auth import Principal
 from app.billing.pricing import price_micro_usd, usd
@@ -21,6 +21,13 @@ from app.billing.quote import tier_multiplier
 from app.errors import GatewayError, openrouter_body
 from app.routing.resolver import Route, find_model
 from app.services import Services
+
+
+class Served(NamedTuple):
+    """What an answer names besides its body, where no ``Route`` is at hand (a finished job)."""
+
+    public_model: str
+    provider: str
 
 
 class Pricer:
@@ -101,7 +108,7 @@ def _fill_choice(choice: Any, index: int, *, chunk: bool) -> Any:
     return choice
 
 
-def chat_completion(body: dict[str, Any], route: Route, pricing: Pricer | None) -> dict[str, Any]:
+def chat_completion(body: dict[str, Any], route: Route | Served, pricing: Pricer | None) -> dict[str, Any]:
     """A worker's ``chat.completion`` made whole (in place)."""
     if not isinstance(body.get("id"), str) or not body["id"]:
         body["id"] = new_id("chatcmpl")
@@ -171,7 +178,7 @@ class ChunkFiller:
         return chunk
 
 
-def embeddings(body: dict[str, Any], route: Route, pricing: Pricer | None) -> dict[str, Any]:
+def embeddings(body: dict[str, Any], route: Route | Served, pricing: Pricer | None) -> dict[str, Any]:
     """A worker's embeddings list made whole (in place)."""
     body["object"] = "list"
     body["model"] = route.public_model
