@@ -1,7 +1,7 @@
 """Finished requests' stats, kept for ``DRYAPI_RESULT_TTL_S`` under the response's ``id``.
 
 What OpenRouter's ``GET /api/v1/generation?id=`` reads: model, the endpoint that served, tokens,
-cost, latency. Written without making the response wait (one SET in a task), under the key
+cost, latency. Written without making the response wait (batched SETs in a task), under the key
 that made the request (ids are the worker's, two keys' may share one): only that key reads it.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import msgspec
 import structlog
@@ -42,8 +43,6 @@ class Generation(msgspec.Struct, kw_only=True, frozen=True):
 
 _encode = msgspec.json.Encoder().encode
 _decoder = msgspec.json.Decoder(Generation)
-# Tasks in flight, held so none is collected before it has written.
-_pending: set[asyncio.Task[None]] = set()
 
 
 def started_at() -> tuple[float, float]:
@@ -55,21 +54,44 @@ def started_at() -> tuple[float, float]:
     return now - (perf - clock.started), clock.started
 
 
-async def _write(services: Services, generation: Generation) -> None:
-    try:
-        await services.redis.set(services.keys.generation(generation.owner, generation.id), _encode(generation),
-                                 ex=max(1, services.settings.result_ttl_s))
-    except (RedisError, OSError) as exc:  # stats are best effort; the answer already left
-        log.warning("generation_not_recorded", error_type=type(exc).__name__)
+class _Writer:
+    """Records wait here until a task writes all there are in one pipeline: under load many
+    requests' records share one round trip."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.pending: list[Generation] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            ttl = max(1, self.services.settings.result_ttl_s)
+            try:
+                async with self.services.redis.pipeline(transaction=False) as pipe:
+                    for generation in batch:
+                        pipe.set(self.services.keys.generation(generation.owner, generation.id),
+                                 _encode(generation), ex=ttl)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:  # stats are best effort; the answers already left
+                log.warning("generation_not_recorded", error_type=type(exc).__name__, count=len(batch))
+
+
+# One writer per event loop (a process, or a test server's thread).
+_writers: WeakKeyDictionary[asyncio.AbstractEventLoop, _Writer] = WeakKeyDictionary()
 
 
 def save(services: Services, generation: Generation) -> None:
     """Record ``generation`` in the background."""
     if not generation.id or len(generation.id) > MAX_ID_CHARS:
         return
-    task = asyncio.get_running_loop().create_task(_write(services, generation))
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None or writer.services is not services:
+        writer = _writers[loop] = _Writer(services)
+    writer.pending.append(generation)
+    if writer.task is None or writer.task.done():
+        writer.task = loop.create_task(writer.run())
 
 
 def finished(

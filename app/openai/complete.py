@@ -10,16 +10,18 @@ public slug, OpenRouter's ``provider`` (the endpoint that served) and, when aske
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from app.auth import Principal
-from app.billing.pricing import price_micro_usd, usd
+from app.billing.pricing import MICRO_USD, price_micro_usd, usd
 from app.billing.quote import tier_multiplier
 from app.errors import GatewayError, openrouter_body
 from app.routing.resolver import Route, find_model
+from app.routing.schema import PricingRule
 from app.services import Services
 
 
@@ -34,20 +36,40 @@ class Pricer:
     """One request's cost: its model's rules at the caller's tier multiplier. ``include``: the
     response's ``usage`` shows it (asked for, or billing on); the generation record always has it."""
 
-    __slots__ = ("include", "multiplier", "rules")
+    __slots__ = ("include", "multiplier", "rules", "units")
 
-    def __init__(self, rules: tuple[Any, ...], multiplier: float, *, include: bool) -> None:
+    def __init__(self, rules: tuple[PricingRule, ...], multiplier: float, *, include: bool) -> None:
         self.rules = rules
         self.multiplier = multiplier
         self.include = include
+        self.units = _token_units(rules)
 
     def cost(self, usage: Mapping[str, Any]) -> float | None:
         prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        if self.units is not None:  # the hot path: plain per-token prices, priced as the charge is
+            total = (self.units[0] * prompt + self.units[1] * completion) * self.multiplier
+            return math.ceil(total * MICRO_USD - 1e-6) / MICRO_USD if total > 0 else 0.0
         quantities = {"input_tokens": float(prompt), "tokens": float(prompt), "output_tokens": float(completion)}
         try:
             return usd(price_micro_usd(self.rules, quantities, multiplier=self.multiplier))
         except ValueError:  # the rules scale with something tokens do not measure
             return None
+
+
+def _token_units(rules: tuple[PricingRule, ...]) -> tuple[float, float] | None:
+    """(USD per prompt token, per completion token) when every rule is a plain per-token price."""
+    prompt = completion = 0.0
+    for rule in rules:
+        if rule.inverse or rule.minimum_usd or len(rule.per) != 1:
+            return None
+        ((quantity, reference),) = rule.per.items()
+        if quantity in ("input_tokens", "tokens"):
+            prompt += rule.usd / reference
+        elif quantity == "output_tokens":
+            completion += rule.usd / reference
+        else:
+            return None
+    return prompt, completion
 
 
 def wants_cost(body: dict[str, Any]) -> bool:
