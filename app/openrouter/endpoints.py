@@ -106,6 +106,28 @@ async def model_or_endpoints(model_path: str, request: Request[Any, Any, Any]) -
     return endpoints_of(services, author, slug)
 
 
+class ModelResponse(msgspec.Struct):
+    data: Model
+
+
+@get(
+    "/api/v1/model/{model_path:path}",
+    summary="Retrieve a model by author and slug",
+    description="OpenRouter's `GET /api/v1/model/{author}/{slug}`: the model wrapped in `data`; as for the "
+    "endpoints list, `{author}/{slug}` names it by the whole path or by the slug alone.",
+    tags=["openai"],
+)
+async def model_by_author(model_path: str, request: Request[Any, Any, Any]) -> ModelResponse:
+    services: Services = request.app.state.services
+    name = model_path.lstrip("/")
+    slug = name.split("/", 1)[-1]
+    found = find_any(services, name) or find_any(services, slug)
+    if found is None:
+        raise ModelNotFound(f"The model '{echo(name)}' does not exist", param="model")
+    surface, canonical, route = found
+    return ModelResponse(model_object(services, surface, canonical, route, services.settings.public_url))
+
+
 def endpoints_of(services: Services, author: str, slug: str) -> EndpointsResponse:
     found = find_any(services, f"{author}/{slug}") or find_any(services, slug)
     if found is None:

@@ -5,6 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from app.openrouter.account import credits, current_key, generation
-from app.openrouter.endpoints import model_or_endpoints
+from app.openrouter.endpoints import model_by_author, model_or_endpoints
 
-OPENROUTER_ROUTES: list[Any] = [model_or_endpoints, current_key, credits, generation]
+OPENROUTER_ROUTES: list[Any] = [model_or_endpoints, model_by_author, current_key, credits, generation]

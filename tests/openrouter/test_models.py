@@ -108,6 +108,14 @@ def test_endpoints_of_a_model(duo: Gateway) -> None:
     assert any_author.endpoints == listed.endpoints
 
 
+def test_sdk_gets_a_model_by_author_and_slug(duo: Gateway) -> None:
+    with sdk(duo, "duo-admin") as client:
+        model = client.models.get(author="acme", slug="duo").data
+        with pytest.raises(errors.NotFoundResponseError):
+            client.models.get(author="acme", slug="nope")
+    assert (model.id, model.canonical_slug, model.name) == ("duo", "acme/duo", "Duo 8B")
+
+
 def test_endpoints_carry_the_gateway_fields(duo: Gateway) -> None:
     auth = {"Authorization": "Bearer duo-admin"}
     body = httpx.get(f"{duo.url}/api/v1/models/acme/duo/endpoints", headers=auth).json()
