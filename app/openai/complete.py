@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from app.auth import Principal
 from app.billing.pricing import MICRO_USD, price_micro_usd, usd
 from app.billing.quote import tier_multiplier
-from app.errors import GatewayError, openrouter_body
+from app.errors import GatewayError, InvalidRequest, openrouter_body
 from app.routing.resolver import Route, find_model
 from app.routing.schema import PricingRule
 from app.services import Services
@@ -75,7 +75,12 @@ def _token_units(rules: tuple[PricingRule, ...]) -> tuple[float, float] | None:
 def wants_cost(body: dict[str, Any]) -> bool:
     """OpenRouter's ``usage: {"include": true}``, taken off the body (it is not the worker's)."""
     asked = body.pop("usage", None)
-    return isinstance(asked, dict) and asked.get("include") is True
+    if asked is None:
+        return False
+    if not isinstance(asked, dict) or not isinstance(asked.get("include", False), bool):
+        raise InvalidRequest('usage must be an object like {"include": true}', param="usage.include"
+                             if isinstance(asked, dict) else "usage")
+    return asked.get("include") is True
 
 
 def pricer(services: Services, principal: Principal, route: Route, *, asked: bool) -> Pricer:

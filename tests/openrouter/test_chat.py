@@ -127,3 +127,11 @@ def test_sdk_stream_failing_midway_ends_with_an_error_chunk(free: Gateway, free_
     assert last.error is not None and last.error.message == "GPU fell off" and last.error.code >= 500
     assert last.choices[0].finish_reason == "error" and last.id == chunks[0].id
     assert all(chunk.error is None for chunk in chunks[:-1])
+
+
+def test_a_bad_usage_field_is_named(free: Gateway, free_key: tuple[str, str]) -> None:
+    with http(free, free_key[0]) as client:
+        wrong = client.post("/chat/completions", json={"model": CHAT_MODEL, "messages": BARE, "usage": True})
+        inner = client.post("/embeddings", json={"model": EMBED_MODEL, "input": "x", "usage": {"include": "yes"}})
+    assert wrong.status_code == 400 and wrong.json()["error"]["metadata"]["param"] == "usage"
+    assert inner.status_code == 400 and inner.json()["error"]["metadata"]["param"] == "usage.include"
