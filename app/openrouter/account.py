@@ -22,6 +22,7 @@ from app.billing.pricing import usd
 from app.errors import NotFound
 from app.generations import Generation, load
 from app.limits import exempt, windows_for
+from app.openrouter import docs
 from app.services import Services
 
 # The newest ledger entries a summary reads.
@@ -92,6 +93,7 @@ def _rate_limit(services: Services, tier: str, unlimited: bool) -> dict[str, Any
     description="OpenRouter's current-key object: label, limit (credits, when billing is on), usage in USD "
     "(all, this UTC day/week/month), rate limit of the key's tier.",
     tags=["openai"],
+    responses=docs.RESPONSES,
 )
 async def current_key(request: Request[Any, Any, Any]) -> dict[str, Any]:
     services: Services = request.app.state.services
@@ -133,6 +135,7 @@ async def current_key(request: Request[Any, Any, Any]) -> dict[str, Any]:
     summary="The calling key's credits",
     description="`total_credits` (balance plus usage) and `total_usage` in USD, from the billing ledger.",
     tags=["openai"],
+    responses=docs.RESPONSES,
 )
 async def credits(request: Request[Any, Any, Any]) -> dict[str, Any]:
     services: Services = request.app.state.services
@@ -189,6 +192,7 @@ def generation_view(generation: Generation) -> dict[str, Any]:
     description="Model, endpoint, tokens, cost (USD) and latency (ms) of a chat, embeddings or images request "
     "this key made, by its response `id`; kept for `DRYAPI_RESULT_TTL_S`.",
     tags=["openai"],
+    responses=docs.RESPONSES,
 )
 async def generation(request: Request[Any, Any, Any], id: str = Parameter(min_length=1)) -> dict[str, Any]:
     services: Services = request.app.state.services

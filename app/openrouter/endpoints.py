@@ -18,6 +18,7 @@ from litestar import Request, get
 
 from app.errors import ModelNotFound, echo
 from app.openai.models import Architecture, Model, Pricing, find_any, model_object
+from app.openrouter import docs
 from app.routing.schema import EndpointRef
 from app.services import Services
 
@@ -92,6 +93,7 @@ _SUFFIX = "/endpoints"
     "`/api/v1/models/{author}/{slug}/endpoints`: the RunPod endpoints serving it (routing.yaml `endpoints`, "
     "or its `endpoint_id`) in OpenRouter's schema; `{author}` may be any author, the slug names the model.",
     tags=["openai"],
+    responses=docs.RESPONSES,
 )
 async def model_or_endpoints(model_path: str, request: Request[Any, Any, Any]) -> Model | EndpointsResponse:
     services: Services = request.app.state.services
@@ -116,6 +118,7 @@ class ModelResponse(msgspec.Struct):
     description="OpenRouter's `GET /api/v1/model/{author}/{slug}`: the model wrapped in `data`; as for the "
     "endpoints list, `{author}/{slug}` names it by the whole path or by the slug alone.",
     tags=["openai"],
+    responses=docs.RESPONSES,
 )
 async def model_by_author(model_path: str, request: Request[Any, Any, Any]) -> ModelResponse:
     services: Services = request.app.state.services
