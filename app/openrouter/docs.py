@@ -6,27 +6,27 @@ import msgspec
 from litestar.openapi import ResponseSpec
 
 
-class ErrorMetadata(msgspec.Struct):
+class OpenRouterErrorMetadata(msgspec.Struct):
     code: str | None  # the gateway's string code (model_not_found, invalid_value, ...)
     type: str
     param: str | None
     error_type: str  # OpenRouter's canonical error type
 
 
-class ErrorDetail(msgspec.Struct):
+class OpenRouterErrorDetail(msgspec.Struct):
     code: int  # the HTTP status
     message: str
-    metadata: ErrorMetadata
+    metadata: OpenRouterErrorMetadata
     type: str
     param: str | None
 
 
-class ErrorBody(msgspec.Struct):
-    error: ErrorDetail
+class OpenRouterErrorBody(msgspec.Struct):
+    error: OpenRouterErrorDetail
 
 
 def _error(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
+    return ResponseSpec(data_container=OpenRouterErrorBody, description=description, generate_examples=False)
 
 
 RESPONSES: dict[int, ResponseSpec] = {
