@@ -73,3 +73,11 @@ def test_jobs_api_under_api_v1(free: Gateway, free_key: tuple[str, str]) -> None
 def test_unauthenticated_api_v1_is_refused(free: Gateway) -> None:
     response = httpx.get(f"{free.url}/api/v1/models")
     assert response.status_code == 401 and response.json()["error"]["code"] == 401
+
+
+def test_metrics_label_mirrored_routes_by_surface() -> None:
+    from app.observability.middleware import surface_of
+
+    assert surface_of("/api/v1/chat/completions") == surface_of("/v1/chat/completions") == "chat"
+    assert surface_of("/api/v1/jobs/images/abc") == "images"
+    assert surface_of("/api/v1/client/txt2img") is None
