@@ -21,8 +21,8 @@ EMBED_MODEL = "Bge_M3_INT8"
 @pytest.fixture(scope="session")
 def or_emulator() -> Iterator[ServerThread]:
     endpoints = {
-        "chat-ep": EmulatorEndpoint(handler="tests.openrouter.workers:chat", concurrency=4),
-        "emb-ep": EmulatorEndpoint(handler="tests.openrouter.workers:embeddings", concurrency=2),
+        "chat-ep": EmulatorEndpoint(handler="tests.openrouter.shape_workers:chat", concurrency=4),
+        "emb-ep": EmulatorEndpoint(handler="tests.openrouter.shape_workers:embeddings", concurrency=2),
         "img-ep": EmulatorEndpoint(handler="tests.native.workers:images", concurrency=2),
     }
     server = ServerThread(create_emulator_app(endpoints, api_key=RUNPOD_KEY)).start()

@@ -45,7 +45,7 @@ surfaces:
 @pytest.fixture(scope="module")
 def duo(redis_url: str, redis_prefix: str) -> Iterator[Gateway]:
     emulator = ServerThread(create_emulator_app(
-        {"ep-eu": EmulatorEndpoint(handler="tests.openrouter.workers:chat")}, api_key=RUNPOD_KEY)).start()
+        {"ep-eu": EmulatorEndpoint(handler="tests.openrouter.shape_workers:chat")}, api_key=RUNPOD_KEY)).start()
     port = free_port()
     settings = Settings(redis_url=redis_url, redis_prefix=f"{redis_prefix}or-duo:", public_url=f"http://127.0.0.1:{port}",
                         signing_secret="s", signing_secret_is_random=False, admin_key="duo-admin")
