@@ -1,4 +1,6 @@
-"""Every failure under /v1 leaves as OpenAI's error body, from this one place.
+"""Every failure leaves in its route's dialect, from this one place: OpenAI's error body under
+/v1, OpenRouter's under /api/v1 (its SDK reads ``code`` as the HTTP status), the native
+envelope under /api/v1/client/.
 
 ``GatewayError`` subclasses carry status, type, code and param; the exception handlers
 below also turn Litestar's own errors (router 404/405, 413, validation) into the same shape.
@@ -325,12 +327,62 @@ def native_error_response(exc: GatewayError) -> Response[bytes]:
     )
 
 
+# OpenRouter's layout (https://openrouter.ai/api/v1): the OpenAI routes mirrored, plus its own.
+OPENROUTER_PREFIX = "/api/v1/"
+
+
+# OpenRouter's canonical error types (``metadata.error_type``) by HTTP status.
+_OPENROUTER_TYPES = {400: "invalid_request", 401: "authentication", 402: "payment_required", 403: "permission_denied",
+                     404: "not_found", 413: "payload_too_large", 422: "unprocessable", 429: "rate_limit_exceeded",
+                     502: "provider_unavailable", 503: "provider_unavailable", 504: "timeout"}
+
+
+def _openrouter_type(status: int) -> str:
+    return _OPENROUTER_TYPES.get(status) or ("server" if status >= 500 else "unmapped")
+
+
+def openrouter_body(exc: GatewayError) -> dict[str, Any]:
+    """OpenRouter's error: ``code`` is the HTTP status (its SDK picks the typed error by it);
+    the gateway's string code, type and param travel in ``metadata``. ``type`` and ``param`` also
+    stay beside ``code``, where the openai SDK (pointed at /api/v1 too) reads them."""
+    detail = exc.body().error
+    return {
+        "error": {
+            "code": exc.status_code,
+            "message": detail.message,
+            "metadata": {
+                "code": detail.code,
+                "type": detail.type,
+                "param": detail.param,
+                "error_type": _openrouter_type(exc.status_code),
+            },
+            "type": detail.type,
+            "param": detail.param,
+        }
+    }
+
+
+def openrouter_error_response(exc: GatewayError) -> Response[bytes]:
+    return Response(
+        content=msgspec.json.encode(openrouter_body(exc)),
+        status_code=exc.status_code,
+        media_type=MediaType.JSON,
+        headers=exc.response_headers(),
+    )
+
+
+def is_openrouter_path(path: str) -> bool:
+    return path.startswith(OPENROUTER_PREFIX) and not path.startswith(NATIVE_PREFIX)
+
+
 def render(request: Request[Any, Any, Any], exc: GatewayError) -> Response[bytes]:
     """The error in the dialect of the route that failed: the seeds' native envelope under
-    ``/api/v1/client/``, OpenAI's error body everywhere else."""
+    ``/api/v1/client/``, OpenRouter's under the rest of ``/api/v1/``, OpenAI's everywhere else."""
     path = str(request.scope.get("path", ""))
     if path.startswith(NATIVE_PREFIX):
         return native_error_response(exc)
+    if path.startswith(OPENROUTER_PREFIX):
+        return openrouter_error_response(exc)
     response = gateway_error_response(exc)
     raw_path = request.scope.get("raw_path") or b""
     if exc.status_code == 401 and (path.startswith("/mcp") or bytes(raw_path).startswith(b"/mcp")):

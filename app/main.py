@@ -54,6 +54,8 @@ from app.openai.outputs import public_output
 from app.openai.speech import create_speech
 from app.openai.transcribe import create_transcription
 from app.openrouter.media_routes import MEDIA_ROUTES
+from app.openrouter.mirror import mirrored, taken_paths
+from app.openrouter.routes import OPENROUTER_ROUTES
 from app.ops.runpod import runpod_router
 from app.realtime.authorize import broadcasting_auth
 from app.realtime.broadcast import PusherBroadcaster, RedisBroadcaster
@@ -83,7 +85,8 @@ PUBLIC_PATHS = (
     r"^/(healthz|readyz|metrics|schema|openapi\.json|v1/files/|v1/results/|v1/webhooks/runpod/"
     r"|\.well-known/oauth-|oauth/)"
 )
-ROUTE_HANDLERS: list[Any] = [
+# The OpenAI routes, each served under /v1 and mirrored under /api/v1 (OpenRouter's layout).
+OPENAI_ROUTES: list[Any] = [
     chat_completions,
     create_embeddings,
     generate_images,
@@ -92,15 +95,19 @@ ROUTE_HANDLERS: list[Any] = [
     create_speech,
     list_models,
     retrieve_model,
-    download_file,
-    healthz,
-    readyz,
     job_status,
     job_download,
     job_cancel,
-    signed_result,
     job_events,
     job_events_without_upgrade,  # a plain GET on the WebSocket route: 426
+]
+ROUTE_HANDLERS: list[Any] = [
+    *OPENAI_ROUTES,
+    *OPENROUTER_ROUTES,
+    download_file,
+    healthz,
+    readyz,
+    signed_result,
     openapi_json,
     runpod_callback,
     runpod_router,
@@ -232,10 +239,9 @@ def create_app(
             await flush_usage()
             await services.redis.aclose()
 
+    handlers = [*ROUTE_HANDLERS, *mirrored(OPENAI_ROUTES, taken=taken_paths(ROUTE_HANDLERS))]
     app = Litestar(
-        route_handlers=[
-            *(ROUTE_HANDLERS if external else [*ROUTE_HANDLERS, pusher_socket]), mcp.route(), *OAUTH_ROUTES
-        ],
+        route_handlers=[*(handlers if external else [*handlers, pusher_socket]), mcp.route(), *OAUTH_ROUTES],
         middleware=[DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan, mcp.lifespan],

@@ -128,6 +128,10 @@ class Keys:
     def usage(self, key_id: str, day: str) -> str:
         return f"{self.prefix}usage:{key_id}:{day}"
 
+    def generation(self, key_id: str, generation_id: str) -> str:
+        """A finished request's stats (``app/generations.py``), under the key that made it."""
+        return f"{self.prefix}gen:{key_id}:{generation_id}"
+
     @property
     def routing_reload(self) -> str:
         """The pub/sub channel that tells every replica to reload routing.yaml."""

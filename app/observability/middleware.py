@@ -37,6 +37,8 @@ UNMATCHED = "<unmatched>"
 
 
 def surface_of(path: str) -> str | None:
+    if path.startswith("/api/v1/"):  # the OpenAI routes' mirror (OpenRouter's layout)
+        path = path[4:]
     for prefix, surface in _PREFIXES:
         if path.startswith(prefix):
             return surface

@@ -11,11 +11,13 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.response import Stream
 
-from app import docs
+from app import docs, generations
 from app.billing import charge
 from app.disconnect import unless_disconnected
+from app.errors import UpstreamError, is_openrouter_path
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
+from app.openai import complete
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import (
     INT64_MAX,
@@ -27,7 +29,7 @@ from app.openai.bounds import (
     MAX_TOOLS,
     check_values,
 )
-from app.openai.chat_stream import relay_chat_stream
+from app.openai.chat_stream import recorded_stream, relay_chat_stream
 from app.openai.fallbacks import opened_stream, released_on_timeout
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.routing.preferences import take_wishes
@@ -79,17 +81,17 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 
-def public_completion(raw: bytes, public_model: str) -> bytes:
-    """The worker's chat.completion with our model slug; errors in the output raise."""
+def public_completion(raw: bytes, route: Route, pricing: complete.Pricer | None = None) -> dict[str, Any]:
+    """The worker's chat.completion, made whole with our model slug; errors in the output raise."""
     body: Any = _decode(raw)
     error = output_error(body)
     if error is not None:
         raise error
     if isinstance(body, list) and len(body) == 1:
         body = body[0]
-    if isinstance(body, dict):
-        body["model"] = public_model
-    return _encode(body)
+    if not isinstance(body, dict):
+        raise UpstreamError("The worker's chat completion is not an object", code="upstream_bad_response")
+    return complete.chat_completion(body, route, pricing)
 
 
 # Held for a reply whose client set no max_tokens; settled on the usage the worker reports.
@@ -117,6 +119,7 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     services, principal = await admit(request, "chat")
     raw = await request.body()
     body = decode_object(raw)
+    asked_cost = complete.wants_cost(body)
     parsed = validate(body, ChatRequest)
     check_values(body)  # what the schema does not know still goes to the worker: bound it too
     wishes = take_wishes(body)  # models/route/provider: the gateway's, never the worker's
@@ -124,11 +127,15 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
     body.pop("webhook_url", None)
     quantities = _quantities(parsed, body)
     key_id = principal.key_id
+    if asked_cost and parsed.stream:  # OpenRouter's usage accounting: the last chunk has it
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+    openrouter = is_openrouter_path(request.scope["path"])
 
-    async def attempt(route: Route, last: bool) -> tuple[Response[Any] | bytes, dict[str, Any] | None]:
+    async def attempt(route: Route, last: bool) -> tuple[Response[Any] | dict[str, Any], dict[str, Any] | None]:
         """One model on one endpoint, up to the point where output would reach the client."""
         mode = choose_mode(request, route, stream=bool(parsed.stream), webhook_url=webhook_url)
         body["model"] = route.upstream_model
+        pricing = complete.pricer(services, principal, route, asked=asked_cost)
         billing = await charge.hold_for(services, principal, route, quantities, task="chat")
         if mode == "async":
             job_input = {"openai_route": OPENAI_ROUTE, "openai_input": body}
@@ -155,23 +162,30 @@ async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
             opening = first_event() if last else unless_disconnected(request, first_event())
             chunks = await released_on_timeout(services, key_id, billing, charge.paid(
                 services, key_id, billing, opening))
-            relayed = metered_stream(relay_chat_stream(chunks, stack, route.public_model), services, key_id)
+            filler = complete.ChunkFiller(route, pricing, openrouter=openrouter)
+            relayed = metered_stream(recorded_stream(relay_chat_stream(chunks, stack, filler), services, key_id,
+                                                     route, filler), services, key_id)
             return Stream(
                 charge.billed_stream(relayed, services, key_id, route, billing) if billing is not None else relayed,
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
             ), billing
 
-        async def completion() -> bytes:
+        async def completion() -> dict[str, Any]:
             content = await services.client.openai_json(route, "chat/completions", body, route.sync_timeout_s)
-            return public_completion(content, route.public_model)  # an error output falls back too
+            return public_completion(content, route, pricing)  # an error output falls back too
 
         return await released_on_timeout(services, key_id, billing, charge.paid(
             services, key_id, billing, unless_disconnected(request, completion()))), billing
 
     route, (answer, billing) = await services.serve("chat", wishes, attempt)
-    if not isinstance(answer, bytes):
+    if not isinstance(answer, dict):
         return answer
-    await charge.settle_output(services, key_id, route, billing, msgspec.json.decode(answer))
+    await charge.settle_output(services, key_id, route, billing, answer)
     record(services, principal.key_id, "chat", token_counts(answer))
-    return Response(content=answer, media_type="application/json")
+    usage, choices = answer["usage"], answer["choices"]
+    first = choices[0] if choices and isinstance(choices[0], dict) else {}
+    cost = usage["cost"] if "cost" in usage else complete.pricer(services, principal, route, asked=True).cost(usage)
+    generations.finished(services, generation_id=answer["id"], owner=key_id, route=route, usage=usage, cost=cost,
+                         finish_reason=first.get("finish_reason"))
+    return Response(content=_encode(answer), media_type="application/json")

@@ -17,10 +17,14 @@ from typing import Any
 
 import msgspec
 
+from app import generations
 from app.errors import ErrorBody, ErrorDetail, GatewayError, Unavailable
 from app.metrics import STREAM_FIRST_CHUNK
 from app.observability.shutdown import Drain, current_drain
 from app.observability.timing import current_clock
+from app.openai.complete import ChunkFiller
+from app.routing.resolver import Route
+from app.services import Services
 from app.upstream.sse import DONE, SSEParser
 from app.upstream.worker_errors import worker_error
 
@@ -28,19 +32,23 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 
-def error_frame(error: GatewayError) -> bytes:
+def error_frame(error: GatewayError, filler: ChunkFiller | None = None) -> bytes:
+    """The stream's last frame when it fails: OpenAI's error body, or under /api/v1 OpenRouter's
+    whole chunk with ``error`` and ``finish_reason: "error"`` (its SDK validates every chunk)."""
+    if filler is not None and filler.openrouter:
+        return b"data: " + _encode(filler.error_chunk(error)) + b"\n\n"
     body = ErrorBody(ErrorDetail(error.message, error.error_type, error.param, error.code))
     return b"data: " + _encode(body) + b"\n\n"
 
 
 class _Relay:
-    def __init__(self, public_model: str) -> None:
-        self.public_model = public_model
+    def __init__(self, filler: ChunkFiller) -> None:
+        self.filler = filler
         self.finished = False
 
     def frame(self, data: str) -> bytes | None:
         if data.strip() == "[DONE]":
-            self.finished = True
+            self.finished = self.filler.done = True
             return DONE
         try:
             event: Any = _decode(data)
@@ -49,15 +57,18 @@ class _Relay:
         if isinstance(event, dict):
             if event.get("error"):
                 self.finished = True
-                return error_frame(worker_error(event))
-            if "model" in event:
-                event["model"] = self.public_model
+                return error_frame(worker_error(event), self.filler)
+            event = self.filler.fill(event)
+            for choice in event["choices"]:
+                if isinstance(choice, dict) and choice.get("finish_reason"):
+                    self.filler.finish_reason = choice["finish_reason"]
         return b"data: " + _encode(event) + b"\n\n"
 
 
-def shutting_down_frame() -> bytes:
+def shutting_down_frame(filler: ChunkFiller | None = None) -> bytes:
     return error_frame(
-        Unavailable("The server is shutting down; retry the request", code="server_shutting_down", retry_after_s=1)
+        Unavailable("The server is shutting down; retry the request", code="server_shutting_down", retry_after_s=1),
+        filler,
     )
 
 
@@ -102,9 +113,10 @@ async def _next_piece(chunks: AsyncIterator[bytes], guard: _DrainGuard | None) -
 
 
 async def relay_chat_stream(
-    chunks: AsyncIterator[bytes], stack: AsyncExitStack, public_model: str
+    chunks: AsyncIterator[bytes], stack: AsyncExitStack, filler: ChunkFiller
 ) -> AsyncIterator[bytes]:
-    relay = _Relay(public_model)
+    """The worker's events as whole frames, each chunk completed by ``filler``."""
+    relay = _Relay(filler)
     parser = SSEParser()
     drain = current_drain()
     guard = _DrainGuard(drain) if drain is not None else None
@@ -114,14 +126,14 @@ async def relay_chat_stream(
     try:
         while True:
             if guard is not None and guard.fired:
-                yield shutting_down_frame()
+                yield shutting_down_frame(filler)
                 return
             try:
                 chunk = await _next_piece(chunks, guard)
             except asyncio.CancelledError:
                 if guard is None or not guard.swallow():
                     raise
-                yield shutting_down_frame()
+                yield shutting_down_frame(filler)
                 return
             if chunk is None:
                 break
@@ -140,12 +152,25 @@ async def relay_chat_stream(
                 yield frame
             if relay.finished:
                 return
-        yield error_frame(GatewayError("The worker's stream ended before [DONE]", code="stream_incomplete"))
+        yield error_frame(GatewayError("The worker's stream ended before [DONE]", code="stream_incomplete"), filler)
     except GatewayError as exc:
-        yield error_frame(exc)
+        yield error_frame(exc, filler)
     except Exception as exc:
-        yield error_frame(GatewayError(f"Upstream stream failed: {type(exc).__name__}", code="stream_failed"))
+        yield error_frame(GatewayError(f"Upstream stream failed: {type(exc).__name__}", code="stream_failed"), filler)
     finally:
         if guard is not None:
             guard.close()
         await stack.aclose()
+
+
+async def recorded_stream(
+    frames: AsyncIterator[bytes], services: Services, key_id: str, route: Route, filler: ChunkFiller
+) -> AsyncIterator[bytes]:
+    """``frames``; once a stream has ended with ``[DONE]``, its generation record."""
+    async for frame in frames:
+        yield frame
+    if filler.done:
+        usage = filler.usage or {}
+        cost = usage["cost"] if "cost" in usage else filler.pricing.cost(usage) if filler.pricing else None
+        generations.finished(services, generation_id=filler.id, owner=key_id, route=route, usage=usage, cost=cost,
+                             finish_reason=filler.finish_reason, streamed=True)

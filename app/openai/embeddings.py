@@ -15,12 +15,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, Response, post
 
-from app import docs
+from app import docs, generations
 from app.billing import charge
 from app.disconnect import unless_disconnected
 from app.errors import InvalidRequest, UpstreamError
 from app.jobs.runner import Call, enqueue
 from app.limits import rate_headers
+from app.openai import complete
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import MAX_DIMENSIONS, MAX_TOKEN_ID, MAX_TOKENS_PER_INPUT, check_values
 from app.openai.fallbacks import released_on_timeout
@@ -79,7 +80,9 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 
-def public_embeddings(raw: bytes, public_model: str, *, as_base64: bool) -> bytes:
+def public_embeddings(
+    raw: bytes, route: Route, *, as_base64: bool, pricing: complete.Pricer | None = None
+) -> dict[str, Any]:
     body: Any = _decode(raw)
     error = output_error(body)
     if error is not None:
@@ -88,12 +91,11 @@ def public_embeddings(raw: bytes, public_model: str, *, as_base64: bool) -> byte
         body = body[0]
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise UpstreamError("The worker's embeddings response has no data list", code="upstream_bad_response")
-    body["model"] = public_model
     if as_base64:
         for item in body["data"]:
             if isinstance(item.get("embedding"), list):
                 item["embedding"] = encode_base64(item["embedding"])
-    return _encode(body)
+    return complete.embeddings(body, route, pricing)
 
 
 @post(
@@ -110,6 +112,7 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     services, principal = await admit(request, "embeddings")
     raw = await request.body()
     body = decode_object(raw)
+    asked_cost = complete.wants_cost(body)
     parsed = validate(body, EmbeddingsRequest)
     check_input(parsed.input)
     check_values(body, skip=_SCHEMA_BOUNDED)
@@ -123,7 +126,7 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
     tokens = sum(estimated_tokens(i) if isinstance(i, str) else len(i) if isinstance(i, list) else 1 for i in items)
     key_id = principal.key_id
 
-    async def attempt(route: Route, last: bool) -> tuple[Response[Any] | bytes, dict[str, Any] | None]:
+    async def attempt(route: Route, last: bool) -> tuple[Response[Any] | dict[str, Any], dict[str, Any] | None]:
         mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
         body["model"] = route.upstream_model
         billing = await charge.hold_for(services, principal, route, {"tokens": float(tokens)}, task="embeddings")
@@ -136,31 +139,25 @@ async def create_embeddings(request: Request[Any, Any, Any]) -> Response[Any]:
                 digest=hashlib.sha256(raw).hexdigest(),
                 options={"encoding_format": parsed.encoding_format or "float"} | _billed(billing),
             )), billing
+        pricing = complete.pricer(services, principal, route, asked=asked_cost)
 
-        async def vectors() -> bytes:
+        async def vectors() -> dict[str, Any]:
             content = await services.client.openai_json(route, "embeddings", body, route.sync_timeout_s)
-            public_embeddings(content, route.public_model, as_base64=False)  # an error output falls back too
-            return content
+            # An error output falls back too.
+            return public_embeddings(content, route, as_base64=as_base64, pricing=pricing)
 
         return await released_on_timeout(services, key_id, billing, charge.paid(
             services, key_id, billing, unless_disconnected(request, vectors()))), billing
 
-    route, (content, billing) = await services.serve("embeddings", wishes, attempt)
-    if not isinstance(content, bytes):
-        return content
-    await charge.settle_output(services, key_id, route, billing, {"usage": _usage(content)})
-    embeddings = public_embeddings(content, route.public_model, as_base64=as_base64)
+    route, (embeddings, billing) = await services.serve("embeddings", wishes, attempt)
+    if not isinstance(embeddings, dict):
+        return embeddings
+    usage = embeddings["usage"]
+    await charge.settle_output(services, key_id, route, billing, {"usage": usage})
     record(services, principal.key_id, "embeddings", token_counts(embeddings, embeddings=True))
-    return Response(content=embeddings, media_type="application/json")
-
-
-def _usage(content: bytes) -> Any:
-    """The worker's ``usage`` block, for settling (absent or odd: the hold's estimate stands)."""
-    try:
-        body = msgspec.json.decode(content)
-    except msgspec.DecodeError:
-        return None
-    return body.get("usage") if isinstance(body, dict) else None
+    cost = usage["cost"] if "cost" in usage else complete.pricer(services, principal, route, asked=True).cost(usage)
+    generations.finished(services, generation_id=embeddings["id"], owner=key_id, route=route, usage=usage, cost=cost)
+    return Response(content=_encode(embeddings), media_type="application/json")
 
 
 def _billed(billing: dict[str, Any] | None) -> dict[str, Any]:

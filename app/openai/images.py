@@ -17,13 +17,15 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
 
-from app import docs
+from app import docs, generations
 from app.billing import charge
+from app.billing.pricing import usd
 from app.errors import InvalidRequest, UpstreamError
 from app.files import decode_data_uri
 from app.jobs.runner import Call, enqueue, run_sync
 from app.limits import rate_headers
 from app.multipart import read_form
+from app.openai import complete
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import INT64_MAX, check_values
 from app.openai.handler_fields import IMAGES_FIELDS
@@ -224,9 +226,12 @@ async def _run(
 async def _finish(
     call: Call, output: Any, response_format: str, size: dict[str, int], billing: dict[str, Any] | None
 ) -> Response[Any]:
-    await charge.settle_output(call.services, call.principal.key_id, call.route, billing, output)
-    images = await to_openai(call.services, output, response_format)
+    key_id = call.principal.key_id
+    await charge.settle_output(call.services, key_id, call.route, billing, output)
+    images = complete.images(await to_openai(call.services, output, response_format), call.route)
     record(call.services, call.principal.key_id, "images", image_counts(output, len(images["data"]), size))
+    generations.finished(call.services, generation_id=images["id"], owner=key_id, route=call.route, usage=None,
+                         cost=usd(int(billing["price"])) if billing is not None else None)
     return Response(content=msgspec.json.encode(images), media_type="application/json")
 
 

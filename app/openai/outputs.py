@@ -16,6 +16,7 @@ from app.errors import UpstreamError
 from app.jobs.chat_assembly import assemble_chat
 from app.jobs.outcome import unwrap
 from app.jobs.records import JobRecord
+from app.openai import complete
 from app.openai import images as images_surface
 from app.openai.embeddings import encode_base64
 from app.openai.transcript_formats import render
@@ -31,23 +32,33 @@ def _is_stream(output: Any) -> bool:
 async def _chat(output: Any, record: JobRecord, max_bytes: int) -> Any:
     if _is_stream(output):
         # Off the event loop: a stream of many megabytes takes a while to fold even in linear time.
-        return await asyncio.to_thread(assemble_chat, output, record.model, max_bytes=max_bytes)
-    body = unwrap(output)
+        body = await asyncio.to_thread(assemble_chat, output, record.model, max_bytes=max_bytes)
+    else:
+        body = unwrap(output)
     if isinstance(body, dict):
-        body["model"] = record.model
+        _stable(body, record)
+        body = complete.chat_completion(body, complete.Served(record.model, record.endpoint_id), None)
     return body
+
+
+def _stable(body: dict[str, Any], record: JobRecord) -> None:
+    """An output read twice reads the same: what the worker left out is the job's own."""
+    if not isinstance(body.get("id"), str) or not body["id"]:
+        body["id"] = record.id
+    if not isinstance(body.get("created"), int):
+        body["created"] = record.created
 
 
 def _embeddings(output: Any, record: JobRecord) -> Any:
     body = unwrap(output)
     if not isinstance(body, dict):
         raise UpstreamError("The worker's embeddings output is not an object", code="upstream_bad_response")
-    body["model"] = record.model
     if record.options.get("encoding_format") == "base64":
         for item in body.get("data") or []:
             if isinstance(item.get("embedding"), list):
                 item["embedding"] = encode_base64(item["embedding"])
-    return body
+    _stable(body, record)
+    return complete.embeddings(body, complete.Served(record.model, record.endpoint_id), None)
 
 
 async def public_output(services: Services, record: JobRecord, output: Any) -> Any:

@@ -75,9 +75,9 @@ class Gateway:
         polls: int = self.app.state.watcher.polls
         return polls
 
-    def client(self, key: str, **options: Any) -> openai.OpenAI:
+    def client(self, key: str, prefix: str = "/v1", **options: Any) -> openai.OpenAI:
         options.setdefault("max_retries", 0)
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=key, **options)
+        return openai.OpenAI(base_url=f"{self.url}{prefix}", api_key=key, **options)
 
 
 def start_gateway(upstream: str, redis_url: str, prefix: str, **overrides: Any) -> Gateway:
@@ -134,9 +134,25 @@ def api_key(gateway: Gateway) -> str:
     return gateway.issue_key("session-tenant").key
 
 
+# The openai SDK suites that also run against OpenRouter's layout (the /v1 routes mirrored under
+# /api/v1), unchanged: their ``client`` fixture is parametrized over both prefixes.
+MIRRORED_MODULES = frozenset({"test_chat", "test_embeddings", "test_images", "test_transcribe"})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if "api_prefix" in metafunc.fixturenames and module in MIRRORED_MODULES:
+        metafunc.parametrize("api_prefix", ["/v1", "/api/v1"])
+
+
 @pytest.fixture
-def client(gateway: Gateway, api_key: str) -> openai.OpenAI:
-    return gateway.client(api_key)
+def api_prefix() -> str:
+    return "/v1"
+
+
+@pytest.fixture
+def client(gateway: Gateway, api_key: str, api_prefix: str) -> openai.OpenAI:
+    return gateway.client(api_key, api_prefix)
 
 
 def unique() -> str:

@@ -1,18 +1,73 @@
-"""Fixtures of the OpenRouter media tests (names start with ``media_``): a real gateway serving the
-shipped routing.yaml with billing on, in front of the emulator running contract-following fake
-workers (tests/openrouter/media_workers.py for speech and video)."""
+"""The official ``openrouter`` SDK against real gateways serving the shipped routing.yaml.
+
+``billed``/``free`` (billing on/off) in front of an emulator whose workers answer fully or barely
+(tests/openrouter/shape_workers.py); the media tests' fixtures start with ``media_``: a billed
+gateway in front of contract-following fake workers (tests/openrouter/media_workers.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
+from openrouter import OpenRouter
 
 from app.emulator import EmulatorEndpoint, create_emulator_app
-from tests.billing.conftest import start_billing_gateway
+from tests.billing.conftest import new_key, start_billing_gateway
 from tests.gateway.conftest import RUNPOD_KEY, Gateway
 from tests.openrouter.media_support import Tenant
 from tests.support.servers import ServerThread
+
+CHAT_MODEL = "Llama3_8B_Instruct"
+EMBED_MODEL = "Bge_M3_INT8"
+
+
+@pytest.fixture(scope="session")
+def or_emulator() -> Iterator[ServerThread]:
+    endpoints = {
+        "chat-ep": EmulatorEndpoint(handler="tests.openrouter.shape_workers:chat", concurrency=4),
+        "emb-ep": EmulatorEndpoint(handler="tests.openrouter.shape_workers:embeddings", concurrency=2),
+        "img-ep": EmulatorEndpoint(handler="tests.native.workers:images", concurrency=2),
+    }
+    server = ServerThread(create_emulator_app(endpoints, api_key=RUNPOD_KEY)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def billed(or_emulator: ServerThread, redis_url: str, redis_prefix: str) -> Iterator[Gateway]:
+    """Billing on: every answer carries ``usage.cost``, the key has credits."""
+    gw = start_billing_gateway(f"{or_emulator.url}/v2", redis_url, f"{redis_prefix}or-billed:")
+    yield gw
+    gw.server.stop()
+
+
+@pytest.fixture(scope="session")
+def free(or_emulator: ServerThread, redis_url: str, redis_prefix: str) -> Iterator[Gateway]:
+    """Billing off: ``usage.cost`` only when the request asks (``usage: {"include": true}``)."""
+    gw = start_billing_gateway(f"{or_emulator.url}/v2", redis_url, f"{redis_prefix}or-free:", enabled=False)
+    yield gw
+    gw.server.stop()
+
+
+def sdk(gateway: Gateway, key: str) -> OpenRouter:
+    """The SDK as a user configures it: only the server URL changes."""
+    return OpenRouter(api_key=key, server_url=f"{gateway.url}/api/v1")
+
+
+def http(gateway: Gateway, key: str) -> httpx.Client:
+    return httpx.Client(base_url=f"{gateway.url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+@pytest.fixture
+def billed_key(billed: Gateway) -> tuple[str, str]:
+    """(key, key id): a fresh key with the sign-up balance."""
+    return new_key(billed)
+
+
+@pytest.fixture
+def free_key(free: Gateway) -> tuple[str, str]:
+    return new_key(free)
 
 
 @pytest.fixture(scope="session")
