@@ -1,9 +1,11 @@
-"""Coalescing one Lua script's calls into one Redis round trip per event-loop turn.
+"""Coalescing one Lua script's calls into one Redis round trip (group commit).
 
 Under load many submits hold money at once, and redis-py's per-command cost (pool checkout,
-packing, parsing) was most of what a hold cost the gateway. Calls made in the same loop turn
-go out as one pipeline (not a transaction: each call is still its own atomic script, so no
-hold's guarantees change); a lone call goes out alone, as it would without batching.
+packing, parsing) was most of what a hold cost the gateway. A call made while none is in
+flight goes out at once, alone; calls made while one is in flight wait for it and then go out
+together, as one pipeline (not a transaction: each call is still its own atomic script, so no
+hold's guarantees change). An idle gateway pays nothing extra; a busy one sends one round
+trip per batch instead of one per call.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ from redis.exceptions import NoScriptError
 _Call = tuple[Sequence[str], Sequence[Any], "asyncio.Future[Any]"]
 
 
+class _LoopState:
+    __slots__ = ("busy", "queue")
+
+    def __init__(self) -> None:
+        self.busy = False  # a call or a batch is in flight
+        self.queue: list[_Call] = []
+
+
 class ScriptBatcher:
     """Runs one script (``app.lua.register``'s) for many callers, batched per event loop."""
 
@@ -27,24 +37,35 @@ class ScriptBatcher:
         self._redis = redis
         self._script = script
         # Per loop: a process has one, but test servers run their own loops in threads.
-        self._pending: WeakKeyDictionary[asyncio.AbstractEventLoop, list[_Call]] = WeakKeyDictionary()
+        self._states: WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = WeakKeyDictionary()
         self._flushing: set[asyncio.Task[None]] = set()  # held so a running flush is never collected
 
     async def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
         loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            state = self._states[loop] = _LoopState()
+        if not state.busy:
+            state.busy = True
+            try:
+                return await self._script(keys=keys, args=args)
+            finally:
+                self._after(loop, state)
         future: asyncio.Future[Any] = loop.create_future()
-        pending = self._pending.get(loop)
-        if pending is None:
-            # The flush's first step runs next turn, after every call made in this one.
-            pending = self._pending[loop] = []
-            task = loop.create_task(self._flush(loop))
-            self._flushing.add(task)
-            task.add_done_callback(self._flushing.discard)
-        pending.append((keys, args, future))
+        state.queue.append((keys, args, future))
         return await future
 
-    async def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        calls = self._pending.pop(loop, [])
+    def _after(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> None:
+        """A round trip ended: send what queued up meanwhile, or go idle."""
+        if not state.queue:
+            state.busy = False
+            return
+        task = loop.create_task(self._flush(loop, state))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> None:
+        calls, state.queue = state.queue, []
         try:
             results = await self._execute(calls)
         except Exception as exc:  # the round trip failed: every caller hears why
@@ -54,6 +75,8 @@ class ScriptBatcher:
                 if not future.done():
                     future.set_exception(exc)
             raise
+        finally:
+            self._after(loop, state)
         for (_, _, future), result in zip(calls, results, strict=True):
             if future.done():
                 continue
