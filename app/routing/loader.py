@@ -129,6 +129,10 @@ def _validate(raw: Any, problems: list[tuple[str, str]]) -> RoutingConfig | None
             surfaces[str(name)] = surface
     limits = _validate_limits(raw.get("limits") or {}, problems)
     billing = _convert(raw.get("billing") or {}, BillingConfig, "billing", problems)
+    timeout_s = (upstream or Upstream()).request_timeout_s
+    if billing is not None and billing.stale_hold_s <= timeout_s:
+        # A hold is reclaimed as stale only once its /run has surely failed or been recorded.
+        problems.append(("billing.stale_hold_s", f"must be longer than upstream.request_timeout_s ({timeout_s:g})"))
     if problems:
         return None
     return RoutingConfig(

@@ -129,7 +129,7 @@ def test_a_sigkilled_gateways_job_is_settled_by_the_other(redis_url: str, redis_
 
 
 STALLED_ROUTING = """
-upstream: {{base_url: "{upstream}", api_key: "{key}"}}
+upstream: {{base_url: "{upstream}", api_key: "{key}", request_timeout_s: {timeout_s}}}
 surfaces:
   images:
     models:
@@ -163,10 +163,11 @@ def test_a_hold_left_by_a_gateway_killed_before_run_is_refunded_once(
     env = {"REDIS_URL": redis_url, "DRYAPI_REDIS_PREFIX": prefix, "DRYAPI_ADMIN_KEY": ADMIN_KEY,
            "DRYAPI_SIGNING_SECRET": "stale-hold-test-secret", "DRYAPI_ROUTING_POLL_S": "0"}
     routings = {}
-    for name, grace in (("dying", 600), ("survivors", 2)):
+    # The dying gateway waits on /run for minutes; the survivors call no upstream.
+    for name, timeout_s, grace in (("dying", 300, 600), ("survivors", 1, 2)):
         routings[name] = tmp_path / f"{name}.yaml"
         routings[name].write_text(STALLED_ROUTING.format(upstream=f"{upstream.url}/v2", key=RUNPOD_KEY,
-                                                         stale_hold_s=grace))
+                                                         timeout_s=timeout_s, stale_hold_s=grace))
 
     async def issue() -> tuple[str, str]:
         redis = create_redis(redis_url)
