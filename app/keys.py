@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import AsyncIterator
 
 import msgspec
 import redis.asyncio as aioredis
@@ -80,6 +81,16 @@ class KeyStore:
     async def lookup(self, key: str) -> ApiKeyRecord | None:
         raw = await self._redis.get(self._keys.api_key(digest(key)))
         return _decode_record(raw) if raw else None
+
+    async def ids(self, *, batch: int = 500) -> AsyncIterator[list[str]]:
+        """Every key's id, a batch at a time (HSCAN: never one huge reply)."""
+        cursor = 0
+        while True:
+            cursor, found = await self._redis.hscan(self._keys.api_key_index, cursor, count=batch)
+            if found:
+                yield [_text(key_id) for key_id in found]
+            if cursor == 0:
+                return
 
     async def count(self) -> int:
         return int(await self._redis.hlen(self._keys.api_key_index))

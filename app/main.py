@@ -25,6 +25,7 @@ from app.admission import KeyAdmission
 from app.auth import Authenticator, AuthMiddleware
 from app.billing.ledger import Ledger
 from app.billing.pricing import usd_to_micro
+from app.billing.reclaim import HoldReclaimer
 from app.docs import TAGS
 from app.docs.links import add_job_links
 from app.docs.openapi import finish_openapi, openapi_json
@@ -222,7 +223,8 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await _check_exposure(services)
         stop = asyncio.Event()
-        background = [asyncio.create_task(watcher.run(stop)), asyncio.create_task(outbox.run(stop))]
+        background = [asyncio.create_task(watcher.run(stop)), asyncio.create_task(outbox.run(stop)),
+                      asyncio.create_task(HoldReclaimer(services).run(stop))]
         await reloader.start()  # subscribed to reload broadcasts before the first request
         background.append(asyncio.create_task(reloader.run(stop)))
         background.append(asyncio.create_task(health_sync.run(stop)))

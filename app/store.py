@@ -152,6 +152,11 @@ class Keys:
         """A key's ledger: a stream of holds, settlements, refunds and top-ups."""
         return f"{self.prefix}ledger:{{{key_id}}}"
 
+    def pending_holds(self, key_id: str) -> str:
+        """A key's holds no job has been attached to yet, scored by when they were made
+        (``app/billing/reclaim.py`` refunds the ones a dead gateway left behind)."""
+        return f"{self.prefix}holds:{{{key_id}}}"
+
     # webhook outbox (``app/webhooks/storage.py``) -------------------------------------------
 
     def webhook_delivery(self, delivery_id: str) -> str:

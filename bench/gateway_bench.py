@@ -37,7 +37,7 @@ CHAT_BODY = {"model": "bench-chat", "messages": [{"role": "user", "content": "hi
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[None]:
+def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[subprocess.Popen[bytes]]:
     # Server logs go to a file (named on stderr) so a failed run can be diagnosed.
     log = tempfile.NamedTemporaryFile("wb", prefix="bench-", suffix=".log", delete=False)  # noqa: SIM115
     print(f"{args[2] if len(args) > 2 else args[0]} logs: {log.name}", file=sys.stderr)
@@ -52,7 +52,7 @@ def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[None]
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{args[0]} did not start") from None
                 time.sleep(0.1)
-        yield
+        yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)

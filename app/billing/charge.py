@@ -11,6 +11,7 @@ many replicas and retries call ``settle``, money moves once.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Mapping
@@ -33,6 +34,10 @@ log = structlog.get_logger("dryapi.billing")
 T = TypeVar("T")
 
 NOT_ENOUGH = "Not enough balance."
+# Hold ids: a random per-process prefix and a counter (unique across replicas, and no
+# urandom call per submit).
+_HOLD_PREFIX = secrets.token_hex(8)
+_hold_numbers = itertools.count(1)
 # What a finished job's output may report, by the quantity it measures.
 _MEASURED = ("output_chars", "media_seconds", "tokens", "input_tokens", "output_tokens")
 
@@ -54,7 +59,7 @@ async def hold(
 ) -> dict[str, Any]:
     """Hold ``priced`` from the key's balance; the job's ``options["billing"]``. Raises
     ``InsufficientBalance`` when the balance cannot cover it."""
-    hold_id = f"hold_{secrets.token_hex(10)}"
+    hold_id = f"hold_{_HOLD_PREFIX}{next(_hold_numbers):x}"
     try:
         held = await services.ledger.hold(key_id, hold_id, priced.micro, task=task, model=model,
                                           quantities=priced.quantities)

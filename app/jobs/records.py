@@ -46,6 +46,12 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(24)
 
 
+def _hold_of(record: JobRecord) -> str | None:
+    """The id of the balance hold this job pays from (``app/billing/charge.py``), if any."""
+    billing = record.options.get("billing")
+    return str(billing["hold"]) if isinstance(billing, dict) and "hold" in billing else None
+
+
 def new_record(**fields: Any) -> JobRecord:
     fields.setdefault("created", int(time.time()))
     fields.setdefault("nonce", new_nonce())
@@ -70,18 +76,23 @@ class JobStore:
         self.active_key = keys.sweep_lane
 
     async def save(self, record: JobRecord, *, ttl_s: int, follow: bool = False) -> None:
-        """Store the record; ``follow`` also starts following the job, in the same round trip.
+        """Store the record; ``follow`` also starts following the job, and a paid job's hold
+        leaves the pending set (``app/billing/reclaim.py``), in the same round trip.
 
         A pipeline, not a script: the record and the sweep lane live in different hash slots
         on Redis Cluster, where one script may not touch both.
         """
         ttl = ttl_s + self._retention_s
-        if not follow:
+        hold = _hold_of(record)
+        if not follow and hold is None:
             await self._redis.set(self._keys.job(record.id), _encode(record), ex=ttl)
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self._keys.job(record.id), _encode(record), ex=ttl)
-            pipe.zadd(self.active_key, {record.id: _first_poll_at(record.surface)})
+            if follow:
+                pipe.zadd(self.active_key, {record.id: _first_poll_at(record.surface)})
+            if hold is not None:  # the job now settles its hold: no longer the reclaimer's
+                pipe.zrem(self._keys.pending_holds(record.owner), hold)
             await pipe.execute()
 
     async def follow(self, job_id: str, surface: str) -> None:

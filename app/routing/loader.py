@@ -131,6 +131,13 @@ def _validate(raw: Any, problems: list[tuple[str, str]]) -> RoutingConfig | None
     limits = _validate_limits(raw.get("limits") or {}, problems)
     billing = _convert(raw.get("billing") or {}, BillingConfig, "billing", problems)
     health = _convert(raw.get("health") or {}, HealthConfig, "health", problems)
+    # A hold is reclaimed as stale only once its /run has surely failed or been recorded, and
+    # once a /v1 request answered inline (it holds for its whole wait) has surely ended.
+    longest = max([(upstream or Upstream()).request_timeout_s, *(s.sync_timeout_s for s in surfaces.values())])
+    if billing is not None and billing.stale_hold_s <= longest:
+        problems.append(("billing.stale_hold_s",
+                         f"must be longer than upstream.request_timeout_s and every surface's sync_timeout_s "
+                         f"({longest:g})"))
     if problems:
         return None
     return RoutingConfig(

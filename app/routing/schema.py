@@ -237,6 +237,9 @@ class BillingConfig(_Strict, frozen=True):
     initial_balance_usd: NonNegativeFloat = 5.0
     # Settling may charge at most the hold * (1 + margin) when measured usage exceeds the quote.
     settle_margin: NonNegativeFloat = 0.5
+    # A hold no job was attached to this long after submit (its gateway died before RunPod's
+    # /run answered) is refunded; keep it well above any submit, upstream timeouts included.
+    stale_hold_s: PositiveFloat = 1800.0
     tiers: dict[str, BillingTier] = {}
 
 

@@ -121,4 +121,7 @@ async def test_the_embedded_backend_runs_the_same_scripts() -> None:
     assert not (await ledger.hold("k", "j2", 60, task="t", model="m", quantities={})).held
     assert (await ledger.settle("k", "j", 10)).balance == 90
     assert [e.kind for e in await ledger.entries("k")] == ["hold", "settle"]
+    # Parallel holds go out as pipelines (app/billing/batching.py); the embedded backend runs those too.
+    holds = await asyncio.gather(*(ledger.hold("p", f"j{i}", 30, task="t", model="m", quantities={}) for i in range(5)))
+    assert sum(hold.held for hold in holds) == 3 and await ledger.balance("p") == 10
     await redis.aclose()

@@ -1,13 +1,16 @@
-"""Two real gateway processes on one Redis: the one that took a paid job is SIGKILLed before the
-job ends; the other settles it, once, and the key's money is exactly right."""
+"""Real gateway processes on one Redis. The one that took a paid job is SIGKILLed before the job
+ends: the other settles it, once, and the key's money is exactly right. The one that held money
+is SIGKILLed while RunPod's /run has not answered: the survivors refund that hold, once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -15,13 +18,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from litestar import post
 
-from app.billing.ledger import Ledger, LedgerEntry
+from app.billing.ledger import STALE_NOTE, Ledger, LedgerEntry
 from app.emulator import EmulatorEndpoint, create_emulator_app
 from app.keys import KeyStore
 from app.store import Keys, create_redis
 from tests.gateway.conftest import ADMIN_KEY, RUNPOD_KEY
-from tests.support.servers import ServerThread, free_port
+from tests.support.servers import ServerThread, free_port, stub_app
 
 pytestmark = pytest.mark.process  # starts gateway processes
 
@@ -122,3 +126,90 @@ def test_a_sigkilled_gateways_job_is_settled_by_the_other(redis_url: str, redis_
             assert status.json()["data"]["status"] == "done"
     finally:
         emulator.stop()
+
+
+STALLED_ROUTING = """
+upstream: {{base_url: "{upstream}", api_key: "{key}", request_timeout_s: {timeout_s}}}
+surfaces:
+  images:
+    sync_timeout_s: 1
+    models:
+      Flux1schnell:
+        endpoint_id: stalled-ep
+        inference_types: [txt2img]
+        pricing: {{usd: 0.00136, per: {{pixels: 262144, steps: 4}}}}
+billing: {{enabled: true, initial_balance_usd: 5.0, stale_hold_s: {stale_hold_s}}}
+"""
+IMAGE = {"model": "Flux1schnell", "prompt": "a lighthouse", "width": 512, "height": 512, "steps": 4, "seed": 1}
+
+
+def _stalled_runpod(released: threading.Event) -> ServerThread:
+    """RunPod whose /run never answers: a gateway waiting on it has held money for no job yet."""
+
+    @post("/v2/{endpoint:str}/run", status_code=200)
+    async def run(endpoint: str) -> dict[str, str]:
+        while not released.is_set():
+            await asyncio.sleep(0.05)
+        return {"id": "never", "status": "IN_QUEUE"}
+
+    return ServerThread(stub_app(run)).start()
+
+
+def test_a_hold_left_by_a_gateway_killed_before_run_is_refunded_once(
+    redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    released = threading.Event()
+    upstream = _stalled_runpod(released)
+    prefix = f"{redis_prefix}stalehold:"
+    env = {"REDIS_URL": redis_url, "DRYAPI_REDIS_PREFIX": prefix, "DRYAPI_ADMIN_KEY": ADMIN_KEY,
+           "DRYAPI_SIGNING_SECRET": "stale-hold-test-secret", "DRYAPI_ROUTING_POLL_S": "0"}
+    routings = {}
+    # The dying gateway waits on /run for minutes; the survivors call no upstream.
+    for name, timeout_s, grace in (("dying", 300, 600), ("survivors", 1, 2)):
+        routings[name] = tmp_path / f"{name}.yaml"
+        routings[name].write_text(STALLED_ROUTING.format(upstream=f"{upstream.url}/v2", key=RUNPOD_KEY,
+                                                         timeout_s=timeout_s, stale_hold_s=grace))
+
+    async def issue() -> tuple[str, str]:
+        redis = create_redis(redis_url)
+        try:
+            issued = await KeyStore(redis, Keys(prefix)).create("stale-hold")
+            return issued.key, issued.id
+        finally:
+            await redis.aclose()
+
+    key, key_id = asyncio.run(issue())
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        with ExitStack() as stack:
+            dying, dying_proc = stack.enter_context(gateway(routings["dying"], tmp_path / "dying.log", env))
+
+            def post_image() -> None:
+                with contextlib.suppress(httpx.HTTPError):  # its gateway dies mid-request
+                    httpx.post(f"{dying}/api/v1/client/txt2img", json=IMAGE, headers=headers, timeout=60)
+
+            submit = threading.Thread(target=post_image, daemon=True)
+            submit.start()
+            deadline = time.monotonic() + 30
+            while not _entries(redis_url, prefix, key_id):  # held, and stuck in /run
+                assert time.monotonic() < deadline, (tmp_path / "dying.log").read_text()[-3000:]
+                time.sleep(0.05)
+            dying_proc.send_signal(signal.SIGKILL)
+            dying_proc.wait(timeout=10)
+            # Two surviving replicas, both sweeping: the hold is refunded once, by one of them.
+            first, _ = stack.enter_context(gateway(routings["survivors"], tmp_path / "first.log", env))
+            stack.enter_context(gateway(routings["survivors"], tmp_path / "second.log", env))
+            deadline = time.monotonic() + 30
+            while not any(e.kind == "refund" for e in _entries(redis_url, prefix, key_id)):
+                assert time.monotonic() < deadline, (tmp_path / "first.log").read_text()[-3000:]
+                time.sleep(0.25)
+            time.sleep(2.0)  # a second refund, were there one, would land now
+            entries = _entries(redis_url, prefix, key_id)
+            assert [(e.kind, e.amount, e.refunded, e.note) for e in entries] == [
+                ("hold", 1360, None, None), ("refund", 0, 1360, STALE_NOTE)]
+            assert entries[1].job_id == entries[0].job_id
+            balance = httpx.get(f"{first}/api/v1/client/balance", headers=headers, timeout=10).json()
+            assert balance["data"]["balance"] == 5.0
+    finally:
+        released.set()
+        upstream.stop()

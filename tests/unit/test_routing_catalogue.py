@@ -61,6 +61,7 @@ def test_shipped_aliases_cover_the_second_spellings() -> None:
     assert "Bge_M3_FP16" in config.surfaces["embeddings"].models["Bge_M3_INT8"].aliases
     assert not config.billing.enabled
     assert config.billing.initial_balance_usd == 5.0
+    assert config.billing.stale_hold_s == 1800
 
 
 def test_inference_type_of_another_surface_is_refused() -> None:
@@ -117,6 +118,23 @@ def test_unknown_billing_key_is_refused() -> None:
     with pytest.raises(RoutingError) as caught:
         parse_routing("billing: {enabled: true, free_money: 1}", env={})
     assert caught.value.problems == [("billing.free_money", "unknown key")]
+
+
+def test_a_stale_hold_grace_within_the_upstream_timeout_is_refused() -> None:
+    """A hold reclaimed while its /run may still answer would make that job free."""
+    with pytest.raises(RoutingError) as caught:
+        parse_routing("billing: {enabled: true, stale_hold_s: 20}", env={})
+    assert caught.value.problems == [
+        ("billing.stale_hold_s", "must be longer than upstream.request_timeout_s and every surface's sync_timeout_s (30)")
+    ]
+    text = "upstream: {request_timeout_s: 5}\nbilling: {enabled: true, stale_hold_s: 20}"
+    assert parse_routing(text, env={}).config.billing.stale_hold_s == 20
+    # A /v1 request answered inline holds for as long as its surface waits.
+    waiting = text + "\nsurfaces: {chat: {sync_timeout_s: 45, models: {m: {endpoint_id: e}}}}"
+    with pytest.raises(RoutingError) as caught:
+        parse_routing(waiting, env={})
+    assert caught.value.problems[0][0] == "billing.stale_hold_s"
+    assert "(45)" in caught.value.problems[0][1]
 
 
 def test_every_surface_has_a_task_vocabulary() -> None:
