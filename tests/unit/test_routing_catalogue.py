@@ -125,7 +125,8 @@ def test_a_stale_hold_grace_within_the_upstream_timeout_is_refused() -> None:
     with pytest.raises(RoutingError) as caught:
         parse_routing("billing: {enabled: true, stale_hold_s: 20}", env={})
     assert caught.value.problems == [
-        ("billing.stale_hold_s", "must be longer than upstream.request_timeout_s and every surface's sync_timeout_s (30)")
+        ("billing.stale_hold_s",
+         "must be longer than upstream.request_timeout_s and every surface's sync_timeout_s (30)"),
     ]
     text = "upstream: {request_timeout_s: 5}\nbilling: {enabled: true, stale_hold_s: 20}"
     assert parse_routing(text, env={}).config.billing.stale_hold_s == 20
