@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from PIL import Image
 
@@ -133,20 +134,26 @@ def test_bad_input_fails_the_job_with_the_field(emulator: str, photo_url: str) -
 
 
 @pytest.fixture(scope="module")
-def native(emulator: str, redis_url: str, redis_prefix: str) -> Iterator[httpx.Client]:
+def stack(emulator: str, redis_url: str, redis_prefix: str) -> Iterator[tuple[Gateway, str]]:
+    """The gateway in front of the emulated worker, and a key for it."""
     upstream = emulator.rsplit("/", 1)[0]
     routing = ROUTING.format(upstream=upstream, runpod_key=RUNPOD_KEY)
     prefix = f"{redis_prefix}img-tasks-{unique()}:"
     gateway: Gateway = start_gateway(
         upstream, redis_url, prefix, routing=routing, media_allowlist=frozenset({"127.0.0.1"})
     )
-    key = gateway.issue_key("image-tasks").key
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
     try:
-        with httpx.Client(base_url=f"{gateway.url}/api/v1/client", headers=headers, timeout=60) as client:
-            yield client
+        yield gateway, gateway.issue_key("image-tasks").key
     finally:
         gateway.server.stop()
+
+
+@pytest.fixture(scope="module")
+def native(stack: tuple[Gateway, str]) -> Iterator[httpx.Client]:
+    gateway, key = stack
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+    with httpx.Client(base_url=f"{gateway.url}/api/v1/client", headers=headers, timeout=60) as client:
+        yield client
 
 
 def _native_result(client: httpx.Client, task: str, **kwargs: Any) -> Image.Image:
@@ -174,3 +181,14 @@ def test_tasks_through_the_gateways_native_api(
     fields = {"model": model} | ({"prompt": "blue", "steps": "2", "seed": "3"} if task == "img2img" else {})
     image = _native_result(native, task, data=fields, files={"image": ("in.png", _PHOTO, "image/png")})
     assert (image.size, image.mode) == (size, mode)
+
+
+def test_openai_images_edit_runs_the_real_worker(stack: tuple[Gateway, str]) -> None:
+    """/v1/images/edits through the official SDK: the upload staged, fetched by the worker, edited."""
+    gateway, key = stack
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0, timeout=120)
+    result = client.images.edit(model="QwenImageEdit_Plus_NF4", image=("in.png", _PHOTO, "image/png"),
+                                prompt="blue", response_format="b64_json")
+    assert result.data and result.data[0].b64_json
+    image = Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
+    assert (image.size, image.mode) == ((96, 72), "RGB")
