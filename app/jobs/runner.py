@@ -1,4 +1,4 @@
-"""Running a request as a RunPod job: sync (runsync, then polling) or async (enqueue, 202)."""
+"""Running a request as a RunPod job: sync (runsync, then polling) or started for later (/run)."""
 
 from __future__ import annotations
 
@@ -7,29 +7,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-from litestar import Request, Response
+from litestar import Request
 from structlog.contextvars import bind_contextvars
 
 from app.auth import Principal
 from app.disconnect import unless_disconnected
 from app.errors import InvalidRequest, UpstreamTimeout
-from app.jobs.idempotency import Idempotency
 from app.jobs.outcome import job_output
 from app.jobs.records import TERMINAL_STATUSES, JobRecord, new_record
-from app.jobs.schemas import EnqueueBody, RunPodJob
 from app.routing.resolver import Route
 from app.services import Services
 
-ENQUEUE_OBJECTS = {
-    "chat": "chat.completion.enqueue",
-    "images": "image.generation.enqueue",
-    "transcribe": "audio.transcription.enqueue",
-    "embeddings": "embedding.enqueue",
-    "speech": "audio.speech.enqueue",
-    "music": "audio.music.enqueue",
-    "video": "video.generation.enqueue",
-}
 # RunPod holds a runsync request up to 90 s, but it names the job only when it returns; a
 # shorter hold bounds how long a disconnected client's job runs before we can cancel it.
 _RUNSYNC_WAIT_CAP_S = 30.0
@@ -127,48 +115,6 @@ async def run_sync(
         raise
 
 
-async def enqueue(
-    call: Call,
-    job_input: dict[str, Any],
-    *,
-    webhook_url: str | None,
-    digest: str,
-    stream: bool = False,
-    options: dict[str, Any] | None = None,
-) -> Response[bytes]:
-    """Start the job with /run and answer 202 with the seed's enqueue body.
-
-    ``digest`` fingerprints the client's request for ``Idempotency-Key`` checks.
-    """
-    services, request, principal, route = call.services, call.request, call.principal, call.route
-    idempotency = Idempotency.from_request(services, request, principal, digest)
-    if idempotency is not None:
-        replay = await idempotency.claim()
-        if replay is not None:
-            return _accepted(replay, route.surface, replayed=True)
-    try:
-        record = await start_job(call, job_input, webhook_url=webhook_url, stream=stream, options=options)
-    except BaseException:
-        if idempotency is not None:
-            await idempotency.release()
-        raise
-    body = msgspec.json.encode(
-        EnqueueBody(
-            id=record.id,
-            object=ENQUEUE_OBJECTS[route.surface],
-            created=record.created,
-            status="queued",
-            surface=route.surface,
-            model=route.public_model,
-            endpoint_id=route.endpoint_id,
-            runpod=RunPodJob(record.id, record.status),
-        )
-    )
-    if idempotency is not None:
-        await idempotency.store(body)
-    return _accepted(body, route.surface, replayed=False)
-
-
 async def start_job(
     call: Call,
     job_input: dict[str, Any],
@@ -201,14 +147,6 @@ async def start_job(
     # No realtime event yet: a queued job is "pending", which the seeds announce to nobody.
     await services.jobs.save(record, ttl_s=route.policy.ttl_s, follow=True)
     return record
-
-
-def _accepted(body: bytes, surface: str, *, replayed: bool) -> Response[bytes]:
-    job_id = msgspec.json.decode(body)["id"]
-    headers = {"location": f"/v1/jobs/{surface}/{job_id}"}
-    if replayed:
-        headers["idempotent-replayed"] = "true"
-    return Response(content=body, status_code=202, media_type="application/json", headers=headers)
 
 
 def client_param(table: dict[str, str], param: str | None) -> str | None:

@@ -15,7 +15,7 @@ from app import docs, generations
 from app.billing import charge
 from app.disconnect import unless_disconnected
 from app.errors import UpstreamError, is_openrouter_path
-from app.jobs.runner import Call, enqueue
+from app.jobs.runner import Call
 from app.limits import rate_headers
 from app.openai import complete
 from app.openai._request import admit, choose_mode, decode_object, validate
@@ -30,6 +30,7 @@ from app.openai.bounds import (
     check_values,
 )
 from app.openai.chat_stream import recorded_stream, relay_chat_stream
+from app.openai.enqueue import enqueue
 from app.openai.fallbacks import opened_stream, released_on_timeout
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.routing.preferences import take_wishes

@@ -19,11 +19,12 @@ from app import docs, generations
 from app.billing import charge
 from app.disconnect import unless_disconnected
 from app.errors import InvalidRequest, UpstreamError
-from app.jobs.runner import Call, enqueue
+from app.jobs.runner import Call
 from app.limits import rate_headers
 from app.openai import complete
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import MAX_DIMENSIONS, MAX_TOKEN_ID, MAX_TOKENS_PER_INPUT, check_values
+from app.openai.enqueue import enqueue
 from app.openai.fallbacks import released_on_timeout
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.routing.preferences import take_wishes

@@ -22,12 +22,13 @@ from app.billing import charge
 from app.billing.pricing import usd
 from app.errors import InvalidRequest, UpstreamError
 from app.files import decode_data_uri
-from app.jobs.runner import Call, enqueue, run_sync
+from app.jobs.runner import Call, run_sync
 from app.limits import rate_headers
 from app.multipart import read_form
 from app.openai import complete
 from app.openai._request import admit, choose_mode, decode_object, validate
 from app.openai.bounds import INT64_MAX, check_values
+from app.openai.enqueue import enqueue
 from app.openai.handler_fields import IMAGES_FIELDS
 from app.openai.tasks import passed_through, task_input, validate_form
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
@@ -172,7 +173,7 @@ async def generate_images(request: Request[Any, Any, Any]) -> Response[Any]:
         job_input = task_input(services, TXT2IMG, params, route, {}) | passed_through(body, route)
         call = Call(services, request, principal, route)
         mode = choose_mode(request, route, stream=False, webhook_url=webhook_url)
-        billing = await _hold(call, TXT2IMG, params, {})
+        billing = await hold_images(call, TXT2IMG, params, {})
         if mode == "async":
             return await charge.paid_enqueue(services, principal.key_id, billing, enqueue(
                 call,
@@ -203,7 +204,7 @@ class _Output:
         self.value = value
 
 
-async def _hold(call: Call, spec: TaskSpec, params: Txt2Img, uploads: Uploads) -> dict[str, Any] | None:
+async def hold_images(call: Call, spec: TaskSpec, params: Txt2Img, uploads: Uploads) -> dict[str, Any] | None:
     """Billing on: hold the task's price (its quantities, as a native submit would)."""
     model = find_model(call.services.routing.config.surfaces["images"], call.route.public_model)
     quantities = spec.quantities(params, uploads, model[1]) if model is not None else {}
@@ -214,7 +215,7 @@ def _billed(billing: dict[str, Any] | None) -> dict[str, Any]:
     return {"billing": billing} if billing is not None else {}
 
 
-async def _run(
+async def run_images(
     call: Call, job_input: dict[str, Any], response_format: str, size: dict[str, int], billing: dict[str, Any] | None
 ) -> Response[Any]:
     options = {"response_format": response_format} | _billed(billing)
@@ -277,7 +278,7 @@ async def edit_images(request: Request[Any, Any, Any]) -> Response[Any]:
     response_format = parsed.response_format or "url"
     call = Call(services, request, principal, route)
     webhook_url = await checked_webhook_url(services, parsed.webhook_url)
-    billing = await _hold(call, IMG2IMG, params, {"images": uploads["images"]})
+    billing = await hold_images(call, IMG2IMG, params, {"images": uploads["images"]})
     if choose_mode(request, route, stream=False, webhook_url=webhook_url) == "async":
         digest = hashlib.sha256(b"".join(images) + msgspec.json.encode(fields)).hexdigest()
         return await charge.paid_enqueue(services, principal.key_id, billing, enqueue(
@@ -287,4 +288,4 @@ async def edit_images(request: Request[Any, Any, Any]) -> Response[Any]:
             digest=digest,
             options={"response_format": response_format, "size": size} | _billed(billing),
         ))
-    return await _run(call, job_input, response_format, size, billing)
+    return await run_images(call, job_input, response_format, size, billing)

@@ -20,9 +20,10 @@ from app.billing import charge
 from app.errors import UpstreamError
 from app.files import decode_data_uri
 from app.jobs.outcome import unwrap
-from app.jobs.runner import Call, enqueue, run_sync
+from app.jobs.runner import Call, run_sync
 from app.limits import rate_headers
 from app.openai._request import admit, decode_object, validate, wants_async
+from app.openai.enqueue import enqueue
 from app.openai.tasks import task_input
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url
 from app.services import Services

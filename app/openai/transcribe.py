@@ -20,12 +20,13 @@ from app import docs
 from app.billing import charge
 from app.errors import InvalidRequest, PayloadTooLarge, echo
 from app.files import decode_data_uri
-from app.jobs.runner import Call, enqueue, run_sync
+from app.jobs.runner import Call, run_sync
 from app.limits import rate_headers
 from app.multipart import read_form
 from app.netguard import check_url
 from app.openai._request import admit, choose_mode, decode_object, validate, wants_async
 from app.openai.bounds import check_values, finite_number
+from app.openai.enqueue import enqueue
 from app.openai.handler_fields import TRANSCRIBE_FIELDS, handler_input
 from app.openai.transcript_formats import render
 from app.openai.webhook_field import checked_webhook_url, job_webhook_url

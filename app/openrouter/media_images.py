@@ -22,7 +22,7 @@ from app.jobs.runner import Call
 from app.limits import rate_headers
 from app.openai._request import admit, decode_object, validate
 from app.openai.bounds import INT64_MAX, check_values
-from app.openai.images import _hold, _run
+from app.openai.images import hold_images, run_images
 from app.openai.tasks import passed_through, task_input
 from app.openrouter import media_sizes
 from app.openrouter.media_docs import SUBMIT_ERRORS
@@ -159,11 +159,11 @@ async def openrouter_images(request: Request[Any, Any, Any]) -> Response[Any]:
         staged = {"image": urls["images"]} if len(images) == 1 else urls  # as /v1/images/edits hands them over
         edit = _params(Img2Img, route, parsed, size)
         job_input = task_input(services, IMG2IMG, edit, route, staged, uploads) | passed_through(body, route)
-        billing = await _hold(call, IMG2IMG, edit, uploads)
+        billing = await hold_images(call, IMG2IMG, edit, uploads)
     else:
         params = _params(Txt2Img, route, parsed, size)
         job_input = task_input(services, TXT2IMG, params, route, {}) | passed_through(body, route)
-        billing = await _hold(call, TXT2IMG, params, {})
-    answered = await _run(call, job_input, "b64_json", size, billing)
+        billing = await hold_images(call, TXT2IMG, params, {})
+    answered = await run_images(call, job_input, "b64_json", size, billing)
     shaped = to_openrouter(msgspec.json.decode(answered.content))
     return Response(content=msgspec.json.encode(shaped), media_type="application/json")

@@ -44,6 +44,16 @@ def test_enqueue_body_matches_the_seed(gateway: Gateway, api_key: str) -> None:
     assert record.surface == "images" and record.model == "tiny-image" and record.nonce
 
 
+def test_an_api_v1_enqueue_points_at_the_api_v1_jobs_route(gateway: Gateway, api_key: str) -> None:
+    headers = {"authorization": f"Bearer {api_key}", "prefer": "respond-async, wait=0"}
+    response = httpx.post(f"{gateway.url}/api/v1/images/generations", json={"prompt": "fox"}, headers=headers)
+    assert response.status_code == 202
+    location = response.headers["location"]
+    assert location == f"/api/v1/jobs/images/{response.json()['id']}"
+    status = httpx.get(f"{gateway.url}{location}", headers=headers)
+    assert status.status_code == 200 and status.json()["id"] == response.json()["id"]
+
+
 def test_every_surface_has_its_enqueue_object(gateway: Gateway, api_key: str) -> None:
     headers = {"authorization": f"Bearer {api_key}", "prefer": "respond-async"}
     chat = httpx.post(f"{gateway.url}/v1/chat/completions", headers=headers,
