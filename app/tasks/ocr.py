@@ -52,20 +52,38 @@ def _quantities(params: Img2Txt, uploads: Uploads, route: ModelRoute) -> dict[st
     return {"output_chars": float(max(1, round(megapixels * ESTIMATED_CHARS_PER_MEGAPIXEL)))}
 
 
+# format=json: the worker's constrained decoding holds the reply to this shape (the
+# instruction alone only asks for it).
+BLOCKS_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "ocr_blocks",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"blocks": {"type": "array", "items": {
+                "type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"],
+            }}},
+            "required": ["blocks"],
+        },
+    },
+}
+
+
 def _worker_input(params: Img2Txt, upstream_model: str, urls: Mapping[str, list[str]]) -> dict[str, Any]:
     content = [
         {"type": "text", "text": instruction(params)},
         {"type": "image_url", "image_url": {"url": urls["image"][0]}},
     ]
-    return {
-        "openai_route": "/v1/chat/completions",
-        "openai_input": {
-            "model": upstream_model,
-            "messages": [{"role": "user", "content": content}],
-            "temperature": 0,
-            "max_tokens": MAX_OUTPUT_TOKENS,
-        },
+    request: dict[str, Any] = {
+        "model": upstream_model,
+        "messages": [{"role": "user", "content": content}],
+        "temperature": 0,
+        "max_tokens": MAX_OUTPUT_TOKENS,
     }
+    if params.format == "json":
+        request["response_format"] = BLOCKS_FORMAT
+    return {"openai_route": "/v1/chat/completions", "openai_input": request}
 
 
 IMG2TXT = TaskSpec(

@@ -184,3 +184,19 @@ def test_model_defaults_fill_what_the_client_left_out(config: RoutingConfig) -> 
     params = with_model_defaults(Txt2Video(model="m", prompt="p", fps=30), route)
     assert (params.width, params.height, params.frames, params.fps, params.steps) == (768, 512, 121, 30, 8)
     assert params.guidance == 0.0 and params.seed is None  # seed: drawn later, never a default
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_ocr_json_format_is_held_to_its_shape_by_the_worker(config: RoutingConfig, fmt: str) -> None:
+    """format=json asks the chat worker for constrained JSON; the worker's own parser accepts it."""
+    from handlers.chat.schema import parse_job
+
+    params, errors = _run(config, "img2txt", {**GOOD["img2txt"][0], "format": fmt}, GOOD["img2txt"][1])
+    assert errors == []
+    job = TASKS["img2txt"].worker_input(params, "nanonets/Nanonets-OCR-s", {"image": ["https://gw.example/f"]})
+    parsed = parse_job(job)
+    if fmt == "text":
+        assert parsed.output is None
+    else:
+        assert parsed.output is not None and parsed.output.kind == "json_schema"
+        assert parsed.output.schema is not None and parsed.output.schema["required"] == ["blocks"]
