@@ -9,7 +9,6 @@ images as base64, because OpenRouter's image API has no async or URL form.
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
@@ -17,7 +16,6 @@ from litestar import Request, Response, post
 
 from app.docs.tags import TAG_OPENAI
 from app.errors import InvalidRequest
-from app.files import decode_data_uri
 from app.jobs.runner import Call
 from app.limits import rate_headers
 from app.openai._request import admit, decode_object, validate
@@ -28,9 +26,13 @@ from app.openrouter import media_sizes
 from app.openrouter.media_docs import SUBMIT_ERRORS
 from app.routing.resolver import Route, find_model
 from app.services import Services
+from app.tasks.file_values import read_file_value
 from app.tasks.images import IMG2IMG, TXT2IMG, Img2Img, Txt2Img
 from app.tasks.media_sniff import sniff
 from app.tasks.uploads import CONTENT_TYPES, check_files, stage
+
+# A reference image is capped like an uploaded /v1/images/edits image.
+_REFERENCE_MAX_BYTES = next(rule.max_bytes for rule in IMG2IMG.files if rule.name == "images")
 
 PATH = "/api/v1/images"
 P = TypeVar("P", bound=Txt2Img)
@@ -89,17 +91,13 @@ def _params(kind: type[P], route: Route, parsed: ImageGenerationRequest, size: d
                 width=size.get("width"), height=size.get("height"))
 
 
-def _reference(index: int, part: ContentPartImage) -> bytes:
-    """A reference image sent inline (a data URI or base64); the gateway fetches no client URLs."""
-    url = part.image_url.url
-    decoded = decode_data_uri(url)
-    if decoded is not None:
-        return decoded[1]
-    try:
-        return base64.b64decode(url, validate=True)
-    except (binascii.Error, ValueError):
-        param = f"input_references.{index}.image_url.url"
-        raise InvalidRequest(f"{param} must be the image as a data URI or base64", param=param) from None
+async def _reference(services: Services, index: int, part: ContentPartImage) -> bytes:
+    """A reference image: a data URI, base64, or an http(s) URL the gateway fetches (SSRF-checked)."""
+    param = f"input_references.{index}.image_url.url"
+    read = await read_file_value(part.image_url.url, param, _REFERENCE_MAX_BYTES, services.settings.media_allowlist)
+    if isinstance(read, str):
+        raise InvalidRequest(read, param=param)
+    return read
 
 
 def _usage(usage: Any) -> dict[str, Any] | None:
@@ -151,7 +149,7 @@ async def openrouter_images(request: Request[Any, Any, Any]) -> Response[Any]:
     size = _dimensions(services, route, parsed)
     call = Call(services, request, principal, route)
     if parsed.input_references:
-        images = [_reference(index, part) for index, part in enumerate(parsed.input_references)]
+        images = [await _reference(services, index, part) for index, part in enumerate(parsed.input_references)]
         uploads, errors = check_files(IMG2IMG, {"images": images})
         if errors:
             raise InvalidRequest(errors[0][1].replace("images", "input_references"), param="input_references")

@@ -9,8 +9,6 @@ statuses; ``GET /api/v1/videos/{jobId}/content`` streams the finished MP4 itself
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,7 +20,6 @@ from litestar.params import Parameter
 from app.auth import principal_of
 from app.docs.tags import TAG_OPENAI
 from app.errors import FieldsInvalid, InvalidRequest, NotFound, UpstreamError
-from app.files import decode_data_uri
 from app.jobs.access import current_status, load_owned
 from app.jobs.records import JobRecord
 from app.limits import limit_jobs, rate_headers
@@ -36,10 +33,13 @@ from app.openrouter.media_docs import JOB_ERRORS, SUBMIT_ERRORS
 from app.routing.resolver import find_model
 from app.routing.schema import ModelRoute
 from app.services import Services
+from app.tasks.file_values import read_file_value
 from app.tasks.video import IMG2VIDEO, TXT2VIDEO
 
 PATH = "/api/v1/videos"
 _MAX_VIDEO_BYTES = 512 * 1024 * 1024
+# A frame is capped like an uploaded native first/last frame.
+_FRAME_MAX_BYTES = next(rule.max_bytes for rule in IMG2VIDEO.files if rule.name == "first_frame_image")
 _LEDGER_LOOKBACK = 200  # a finished job's settlement is among its key's newest entries
 # The engine's status → OpenRouter's; a job RunPod timed out failed, for the client.
 STATUS = {"IN_QUEUE": "pending", "IN_PROGRESS": "in_progress", "COMPLETED": "completed", "FAILED": "failed",
@@ -109,19 +109,18 @@ def _sides(route: ModelRoute, parsed: VideoGenerationRequest) -> tuple[int, int]
     return media_sizes.sides(route, long=pixels, aspect=aspect)
 
 
-def _frame_file(index: int, frame: FrameImage) -> bytes:
-    url = frame.image_url.url
-    decoded = decode_data_uri(url)
-    if decoded is not None:
-        return decoded[1]
-    try:
-        return base64.b64decode(url, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidRequest(f"frame_images.{index}.image_url.url must be the image as a data URI or base64",
-                             param=f"frame_images.{index}.image_url.url") from None
+async def _frame_file(services: Services, index: int, frame: FrameImage) -> bytes:
+    """A frame: a data URI, base64, or an http(s) URL the gateway fetches (SSRF-checked)."""
+    param = f"frame_images.{index}.image_url.url"
+    read = await read_file_value(frame.image_url.url, param, _FRAME_MAX_BYTES, services.settings.media_allowlist)
+    if isinstance(read, str):
+        raise InvalidRequest(read, param=param)
+    return read
 
 
-def _task_body(route: ModelRoute, public_model: str, parsed: VideoGenerationRequest) -> TaskBody:
+async def _task_body(
+    services: Services, route: ModelRoute, public_model: str, parsed: VideoGenerationRequest
+) -> TaskBody:
     if not parsed.prompt:
         raise InvalidRequest("prompt is required: describe the video", param="prompt")
     fields: dict[str, Any] = {"model": public_model, "prompt": parsed.prompt}
@@ -137,7 +136,7 @@ def _task_body(route: ModelRoute, public_model: str, parsed: VideoGenerationRequ
         name = "first_frame_image" if frame.frame_type == "first_frame" else "last_frame_image"
         if name in files:
             raise InvalidRequest(f"frame_images has two {frame.frame_type} images", param="frame_images")
-        files[name] = [_frame_file(index, frame)]
+        files[name] = [await _frame_file(services, index, frame)]
     return TaskBody(fields=fields, files=files)
 
 
@@ -178,7 +177,7 @@ async def openrouter_create_video(request: Request[Any, Any, Any]) -> Response[A
     found = find_model(services.routing.config.surfaces["video"], route.public_model)
     if found is None:
         raise InvalidRequest(f"The model '{route.public_model}' does not serve txt2video", param="model")
-    body = _task_body(found[1], route.public_model, parsed)
+    body = await _task_body(services, found[1], route.public_model, parsed)
     spec = IMG2VIDEO if "first_frame_image" in body.files else TXT2VIDEO
     try:
         record = await submit_body(request, spec, principal, body)

@@ -76,7 +76,7 @@ def test_image_tiers_and_aspect_ratios_become_sides_on_the_models_grid(media_ten
         ({"model": "QwenImageEdit_Plus_NF4", "prompt": "x", "input_references": [{"type": "image_url"}]},
          "input_references.0.image_url"),
         ({"model": "QwenImageEdit_Plus_NF4", "prompt": "x", "input_references": [
-            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]},
+            {"type": "image_url", "image_url": {"url": "http://169.254.169.254/a.png"}}]},
          "input_references.0.image_url.url"),
         ({"model": "QwenImageEdit_Plus_NF4", "prompt": "x", "input_references": [
             {"type": "image_url", "image_url": {"url": base64.b64encode(b"no image here").decode()}}]},
@@ -105,6 +105,19 @@ def test_input_references_edit_like_v1_images_edits_and_cost_the_same(
     media_twin.openai.images.edit(model="QwenImageEdit_Plus_NF4", prompt="make it blue", size="512x512",
                                   image=("ref.png", REFERENCE), response_format="b64_json")
     assert media_tenant.spent() == media_twin.spent() == 0.0132
+
+
+def test_an_input_reference_by_url_is_fetched_by_the_gateway(media_tenant: Tenant) -> None:
+    with static_server({"/ref.png": (REFERENCE, "image/png")}) as origin:
+        reply = media_tenant.sdk.images.generate(
+            model="QwenImageEdit_Plus_NF4", prompt="make it blue", size="512x512", seed=0,
+            input_references=cast(Any, [{"type": "image_url", "image_url": {"url": f"{origin}/ref.png"}}]))
+        missing = media_tenant.http.post("/api/v1/images", json={
+            "model": "QwenImageEdit_Plus_NF4", "prompt": "x",
+            "input_references": [{"type": "image_url", "image_url": {"url": f"{origin}/gone.png"}}]})
+    # The worker was handed the staged copy of the bytes the gateway fetched.
+    assert first_shade(base64.b64decode(reply.data[0].b64_json)) == len(REFERENCE) % 256
+    assert missing.status_code == 400 and error_param(missing) == "input_references.0.image_url.url"
 
 
 def test_an_unknown_image_model_is_a_404(media_tenant: Tenant) -> None:

@@ -11,6 +11,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
+from tests.handlers.static_files import static_server
 from tests.openrouter import media_workers
 from tests.openrouter.media_support import Tenant, error_param
 
@@ -64,6 +65,20 @@ def test_a_first_frame_makes_it_img2video(media_tenant: Tenant) -> None:
     assert seen["task"] == "img2video" and seen["first_frame_image"].startswith("http")
 
 
+def test_a_first_frame_by_url_is_fetched_and_staged(media_tenant: Tenant) -> None:
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
+    with static_server({"/frame.png": (png, "image/png")}) as origin:
+        frame = {"type": "image_url", "frame_type": "first_frame", "image_url": {"url": f"{origin}/frame.png"}}
+        job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt="the frame by url",
+                                                         frame_images=cast(Any, [frame]))
+    assert _poll(media_tenant, job.id).status == "completed"
+    seen = media_workers.SEEN["the frame by url"]
+    # Not the client's URL: the gateway's staged copy of what it fetched.
+    assert seen["task"] == "img2video" and "/v1/files/" in seen["first_frame_image"]
+    assert httpx.get(seen["first_frame_image"]).content == png
+
+
 def test_a_failed_video_job_reads_failed_with_the_workers_message(media_tenant: Tenant) -> None:
     job = media_tenant.sdk.video_generation.generate(model="Ltx2_3_19B_Dist_INT8", prompt="fail this one")
     done = _poll(media_tenant, job.id)
@@ -89,7 +104,7 @@ def test_another_keys_video_job_is_not_found(media_tenant: Tenant, media_twin: T
         ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "resolution": "999p"}, "resolution"),
         ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "callback_url": "https://example.com"}, "callback_url"),
         ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "frame_images": [
-            {"type": "image_url", "frame_type": "first_frame", "image_url": {"url": "https://x/y.png"}}]},
+            {"type": "image_url", "frame_type": "first_frame", "image_url": {"url": "http://10.0.0.1/y.png"}}]},
          "frame_images.0.image_url.url"),
         ({"model": "Ltx2_3_19B_Dist_INT8", "prompt": "x", "frame_images": [
             {"type": "image_url", "frame_type": "first_frame", "image_url": {"url": "aGVsbG8="}}]},
