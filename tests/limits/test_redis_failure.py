@@ -38,8 +38,10 @@ def setup(emulator: ServerThread, spare_redis: RedisServer, redis_prefix: str) -
     routing = routing_with(upstream, LIMITS)
     prefix = sub_prefix(redis_prefix)
     # A short key cache, so the open gateway must fall back on a stale entry.
-    open_gw = start_gateway(upstream, spare_redis.url, prefix, routing=routing, redis_failure="open", key_cache_s=0.5)
-    closed_gw = start_gateway(upstream, spare_redis.url, prefix, routing=routing, redis_failure="closed")
+    open_gw = start_gateway(upstream, spare_redis.url, prefix, routing=routing, redis_failure="open", key_cache_s=0.5,
+                           redis_timeout_s=0.25)
+    closed_gw = start_gateway(upstream, spare_redis.url, prefix, routing=routing, redis_failure="closed",
+                              redis_timeout_s=0.25)
     keys = [open_gw.issue_key(name, tier="basic").key for name in ("seen-open", "seen-closed", "unseen")]
     yield Setup(open_gw, closed_gw, *keys)
     for gateway in (open_gw, closed_gw):
