@@ -8,6 +8,7 @@ in the job dict instead, because there is no RunPod job server to post to.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -31,3 +32,18 @@ def report_progress(job: dict[str, Any], progress: float, preview: str | None = 
         progress_update(job, update)
     except Exception:
         return
+
+
+def throttled(job: dict[str, Any], interval_s: float) -> Callable[[float], None]:
+    """A reporter for ``job`` that publishes at most once per ``interval_s`` (RunPod posts
+    every update over HTTP); the first report always goes out."""
+    last = -interval_s
+
+    def report(percent: float) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= interval_s:
+            last = now
+            report_progress(job, round(percent, 1))
+
+    return report

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 from handlers.common.cancel import CancelToken, run_in_thread
-from handlers.common.errors import HandlerError, InvalidInput, server_error
+from handlers.common.errors import HandlerError, InvalidInput
+from handlers.common.failures import unexpected_failure
 from handlers.common.progress import report_progress
 from handlers.embeddings import engine as engines
 from handlers.embeddings.output import response, shorten
@@ -43,7 +43,10 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
     except HandlerError as exc:
         return exc.to_output()
     except Exception as exc:  # never a traceback to the client
-        return _unexpected(exc)
+        return unexpected_failure(
+            exc, logger, work="Embedding", oom="Out of GPU memory; send fewer or shorter inputs per request",
+            code="embedding_failed",
+        )
 
 
 def _embed(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
@@ -104,25 +107,6 @@ def _models() -> dict[str, Any]:
         "object": "list",
         "data": [{"id": name, "object": "model", "created": _STARTED, "owned_by": "dryapi"}],
     }
-
-
-def _unexpected(exc: Exception) -> dict[str, Any]:
-    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower():
-        _free_gpu_memory()
-        return server_error("Out of GPU memory; send fewer or shorter inputs per request", code="out_of_memory")
-    # Only the type and frames are logged: an exception message could quote the input.
-    logger.error("embedding failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-    return server_error(f"Embedding failed ({type(exc).__name__})", code="embedding_failed")
-
-
-def _free_gpu_memory() -> None:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except Exception:  # best effort after an OOM
-        return
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import traceback
 from typing import Any
 
 from handlers.common.cancel import CancelToken, run_in_thread
-from handlers.common.errors import HandlerError, server_error
+from handlers.common.errors import HandlerError
+from handlers.common.failures import unexpected_failure
 from handlers.images import edit, engine, rmbg, tasks, upscale
 
 logger = logging.getLogger("handlers.images")
@@ -31,30 +31,10 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
     except HandlerError as exc:
         return exc.to_output()
     except Exception as exc:
-        return _unexpected(exc)
-
-
-def _unexpected(exc: Exception) -> dict[str, Any]:
-    if _is_out_of_memory(exc):
-        _free_gpu_memory()
-        return server_error("Out of GPU memory; ask for fewer or smaller images", code="out_of_memory")
-    # Only the type and frames are logged: an exception message could quote the input.
-    logger.error("image task failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-    return server_error(f"Image generation failed ({type(exc).__name__})", code="generation_failed")
-
-
-def _is_out_of_memory(exc: Exception) -> bool:
-    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
-
-
-def _free_gpu_memory() -> None:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except Exception:
-        return
+        return unexpected_failure(
+            exc, logger, work="Image generation", oom="Out of GPU memory; ask for fewer or smaller images",
+            code="generation_failed",
+        )
 
 
 _PRELOADERS = {

@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from handlers.common import audio
 from handlers.common.cancel import CancelToken, run_in_thread
-from handlers.common.errors import HandlerError, InvalidInput, server_error
+from handlers.common.errors import HandlerError, InvalidInput
+from handlers.common.failures import unexpected_failure
 from handlers.common.media import MB, fetch_media
-from handlers.common.progress import report_progress
+from handlers.common.progress import throttled
 from handlers.common.validation import parse_input
 from handlers.music import engine
 from handlers.music.schema import FORMATS, Limits, MusicInput, check_input, output_format
@@ -111,19 +112,9 @@ def _random_seed() -> int:
     return secrets.randbelow(2**32)  # the gateway always sends one; direct callers may not
 
 
-def _progress(job: dict[str, Any]) -> Any:
+def _progress(job: dict[str, Any]) -> Callable[[float], None]:
     raw = os.environ.get("MUSIC_PROGRESS_INTERVAL_S", "").strip()
-    interval = float(raw) if raw else _PROGRESS_INTERVAL_S
-    last = -interval
-
-    def report(percent: float) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= interval:
-            last = now
-            report_progress(job, round(percent, 1))
-
-    return report
+    return throttled(job, float(raw) if raw else _PROGRESS_INTERVAL_S)
 
 
 async def handler(job: dict[str, Any]) -> dict[str, Any]:
@@ -133,15 +124,10 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
     except HandlerError as exc:
         return exc.to_output()
     except Exception as exc:  # never a traceback to the client
-        return _unexpected(exc)
-
-
-def _unexpected(exc: Exception) -> dict[str, Any]:
-    if "out of memory" in str(exc).lower():
-        return server_error("Out of GPU memory while composing music", code="out_of_memory")
-    # Only the type and frames are logged: an exception message could quote the input.
-    logger.error("music generation failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-    return server_error(f"Music generation failed ({type(exc).__name__})", code="generation_failed")
+        return unexpected_failure(
+            exc, logger, work="Music generation", oom="Out of GPU memory while composing music",
+            code="generation_failed",
+        )
 
 
 if __name__ == "__main__":

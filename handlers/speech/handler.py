@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from typing import Any
 
 from handlers.common.cancel import CancelToken, run_in_thread
-from handlers.common.errors import HandlerError, server_error
-from handlers.common.progress import report_progress
+from handlers.common.errors import HandlerError
+from handlers.common.failures import unexpected_failure
+from handlers.common.progress import throttled
 from handlers.common.validation import parse_input
 from handlers.speech import engine, output
 from handlers.speech.reference import Reference, fetch_reference
@@ -47,7 +47,7 @@ def _synthesize(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
         ref_text=params.ref_text,
     )
     started = time.perf_counter()
-    speech = worker.synthesize(request, _progress(job), cancel)
+    speech = worker.synthesize(request, throttled(job, _PROGRESS_INTERVAL_S), cancel)
     rate = output_rate(params, fmt, speech.sample_rate)
     blob = output.encode(speech.samples, speech.sample_rate, fmt, rate)
     duration = len(speech.samples) / speech.sample_rate
@@ -72,19 +72,6 @@ def _synthesize(job: dict[str, Any], cancel: CancelToken) -> dict[str, Any]:
     return result
 
 
-def _progress(job: dict[str, Any]) -> Any:
-    last = -_PROGRESS_INTERVAL_S
-
-    def report(percent: float) -> None:
-        nonlocal last
-        now = time.monotonic()
-        if now - last >= _PROGRESS_INTERVAL_S:
-            last = now
-            report_progress(job, round(percent, 1))
-
-    return report
-
-
 async def handler(job: dict[str, Any]) -> dict[str, Any]:
     """Synthesise one job's text in a thread; a cancelled job stops before its next chunk."""
     try:
@@ -92,15 +79,10 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
     except HandlerError as exc:
         return exc.to_output()
     except Exception as exc:  # never a traceback to the client
-        return _unexpected(exc)
-
-
-def _unexpected(exc: Exception) -> dict[str, Any]:
-    if "out of memory" in str(exc).lower():
-        return server_error("Out of GPU memory while synthesising speech", code="out_of_memory")
-    # Only the type and frames are logged: an exception message could quote the input.
-    logger.error("speech synthesis failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-    return server_error(f"Speech synthesis failed ({type(exc).__name__})", code="synthesis_failed")
+        return unexpected_failure(
+            exc, logger, work="Speech synthesis", oom="Out of GPU memory while synthesising speech",
+            code="synthesis_failed",
+        )
 
 
 if __name__ == "__main__":

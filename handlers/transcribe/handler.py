@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
 from handlers.common.cancel import CancelToken, run_in_thread
-from handlers.common.errors import HandlerError, server_error
+from handlers.common.errors import HandlerError
+from handlers.common.failures import unexpected_failure
 from handlers.common.progress import report_progress
 from handlers.transcribe import audio, engine, source
 from handlers.transcribe.output import render_text, segment_dicts, word_dicts
@@ -126,15 +126,10 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
     except HandlerError as exc:
         return exc.to_output()
     except Exception as exc:  # never a traceback to the client
-        return _unexpected(exc)
-
-
-def _unexpected(exc: Exception) -> dict[str, Any]:
-    if "out of memory" in str(exc).lower():
-        return server_error("Out of GPU memory while transcribing", code="out_of_memory")
-    # Only the type and frames are logged: an exception message could quote the input.
-    logger.error("transcription failed: %s\n%s", type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
-    return server_error(f"Transcription failed ({type(exc).__name__})", code="transcription_failed")
+        return unexpected_failure(
+            exc, logger, work="Transcription", oom="Out of GPU memory while transcribing",
+            code="transcription_failed",
+        )
 
 
 if __name__ == "__main__":
