@@ -27,6 +27,7 @@ from handlers.chat.schema import ChatJob, parse_job
 from handlers.chat.template import check_control_tokens
 from handlers.chat.vision import load_images
 from handlers.common.errors import HandlerError, InvalidInput, server_error
+from handlers.common.serve import quiet_sdk_logs
 
 log = logging.getLogger("dryapi.handlers.chat")
 
@@ -154,6 +155,7 @@ def use_volume_for_compile_cache(environ: MutableMapping[str, str], volume: Path
 
 
 def main() -> None:
+    quiet_sdk_logs()
     import runpod
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

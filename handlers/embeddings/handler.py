@@ -16,6 +16,7 @@ from handlers.common.cancel import CancelToken, run_in_thread
 from handlers.common.errors import HandlerError, InvalidInput
 from handlers.common.failures import unexpected_failure
 from handlers.common.progress import report_progress
+from handlers.common.serve import start
 from handlers.embeddings import engine as engines
 from handlers.embeddings.output import response, shorten
 from handlers.embeddings.schema import (
@@ -110,11 +111,4 @@ def _models() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import runpod
-
-    logging.basicConfig(level=logging.INFO)
-    try:
-        engines.load()  # before taking jobs, so FlashBoot snapshots a warm worker
-    except HandlerError as exc:
-        logger.error("%s", exc.message)  # the first job reports it again and retries the load
-    runpod.serverless.start({"handler": handler})
+    start(handler, preload=engines.load, logger=logger)

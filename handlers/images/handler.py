@@ -14,6 +14,7 @@ from typing import Any
 from handlers.common.cancel import CancelToken, run_in_thread
 from handlers.common.errors import HandlerError
 from handlers.common.failures import unexpected_failure
+from handlers.common.serve import start
 from handlers.images import edit, engine, rmbg, tasks, upscale
 
 logger = logging.getLogger("handlers.images")
@@ -59,11 +60,4 @@ def preload() -> None:
 
 
 if __name__ == "__main__":
-    # The runpod SDK logs every handler output at its default level, DEBUG: images would land
-    # in the worker logs. INFO keeps its job lifecycle lines only.
-    os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
-    import runpod
-
-    logging.basicConfig(level=logging.INFO)
-    preload()  # before taking jobs, so FlashBoot snapshots a warm worker
-    runpod.serverless.start({"handler": handler})
+    start(handler, preload=preload, logger=logger)

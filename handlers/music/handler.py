@@ -19,6 +19,7 @@ from handlers.common.errors import HandlerError, InvalidInput
 from handlers.common.failures import unexpected_failure
 from handlers.common.media import MB, fetch_media
 from handlers.common.progress import throttled
+from handlers.common.serve import start
 from handlers.common.validation import parse_input
 from handlers.music import engine
 from handlers.music.schema import FORMATS, Limits, MusicInput, check_input, output_format
@@ -131,14 +132,4 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    # The runpod SDK logs every handler output at its default level, DEBUG: audio would land
-    # in the worker logs. INFO keeps its job lifecycle lines only.
-    os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
-    import runpod
-
-    logging.basicConfig(level=logging.INFO)
-    try:
-        engine.get_engine()  # load before taking jobs, so FlashBoot snapshots a warm worker
-    except HandlerError as exc:
-        logger.error("%s", exc.message)  # the first job reports it again and retries the load
-    runpod.serverless.start({"handler": handler})
+    start(handler, preload=engine.get_engine, logger=logger)

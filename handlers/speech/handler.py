@@ -15,6 +15,7 @@ from handlers.common.cancel import CancelToken, run_in_thread
 from handlers.common.errors import HandlerError
 from handlers.common.failures import unexpected_failure
 from handlers.common.progress import throttled
+from handlers.common.serve import start
 from handlers.common.validation import parse_input
 from handlers.speech import engine, output
 from handlers.speech.reference import Reference, fetch_reference
@@ -86,16 +87,4 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import os
-
-    # The runpod SDK logs every handler output at its default level, DEBUG: audio would land
-    # in the worker logs. INFO keeps its job lifecycle lines only.
-    os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
-    import runpod
-
-    logging.basicConfig(level=logging.INFO)
-    try:
-        engine.get_engine()  # load before taking jobs, so FlashBoot snapshots a warm worker
-    except HandlerError as exc:
-        logger.error("%s", exc.message)  # the first job reports it again and retries the load
-    runpod.serverless.start({"handler": handler})
+    start(handler, preload=engine.get_engine, logger=logger)

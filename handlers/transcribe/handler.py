@@ -16,6 +16,7 @@ from handlers.common.cancel import CancelToken, run_in_thread
 from handlers.common.errors import HandlerError
 from handlers.common.failures import unexpected_failure
 from handlers.common.progress import report_progress
+from handlers.common.serve import start
 from handlers.transcribe import audio, engine, source
 from handlers.transcribe.output import render_text, segment_dicts, word_dicts
 from handlers.transcribe.platforms import PARAM as SOURCE_PARAM
@@ -133,11 +134,4 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import runpod
-
-    logging.basicConfig(level=logging.INFO)
-    try:
-        engine.get_model()  # load before taking jobs, so FlashBoot snapshots a warm worker
-    except HandlerError as exc:
-        logger.error("%s", exc.message)  # the first job reports it again and retries the load
-    runpod.serverless.start({"handler": handler})
+    start(handler, preload=engine.get_model, logger=logger)

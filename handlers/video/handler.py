@@ -15,6 +15,7 @@ from handlers.common.cancel import CancelToken, run_in_thread
 from handlers.common.errors import HandlerError
 from handlers.common.failures import unexpected_failure
 from handlers.common.progress import report_progress
+from handlers.common.serve import start
 from handlers.common.validation import parse_input
 from handlers.video import encode, engine, output, preview
 from handlers.video.frames import fit, load_image
@@ -102,15 +103,4 @@ async def handler(job: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import os
-
-    # The runpod SDK logs every handler output at DEBUG: videos would land in the logs.
-    os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
-    import runpod
-
-    logging.basicConfig(level=logging.INFO)
-    try:
-        engine.get_engine()  # load before taking jobs, so FlashBoot snapshots a warm worker
-    except HandlerError as exc:
-        logger.error("%s", exc.message)  # the first job reports it again and retries the load
-    runpod.serverless.start({"handler": handler})
+    start(handler, preload=engine.get_engine, logger=logger)
